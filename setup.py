@@ -1,0 +1,31 @@
+"""asrt: Mandarin speech recognition recipes (tonal-pinyin CTC + WFST decoding)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="asrt",
+    version="0.1.0",
+    description="Kaldi-style Mandarin ASR recipes: lhotse features, CTC acoustic models, "
+    "KenLM + kaldifst HLG decoding, ASRT-compatible serving.",
+    packages=find_packages(include=["asrt", "asrt.*"]),
+    python_requires=">=3.10",
+    # torch is pinned: an unpinned torch pulls several GB of CUDA wheels.
+    install_requires=[
+        "torch==2.13.0",
+        "lhotse==1.33.0",
+        "lilcom",
+        "kaldifst==1.8.3",
+        "kaldilm==1.15.5",
+        "kaldi-decoder==0.3.2",
+        "kenlm==0.3.0",
+        "pypinyin==0.55.0",
+        "pypinyin-dict==0.9.0",
+        "soundfile",
+        "scipy",
+        "numpy",
+        "pyyaml",
+        "tqdm",
+        "tensorboard",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["asrt=asrt.cli:main"]},
+)
