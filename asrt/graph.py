@@ -1,0 +1,372 @@
+"""Decoding-graph construction: CTC topology H, lexicon L, n-gram G, and HLG = H o min(det(L o G)).
+
+Symbol conventions (shared with :mod:`asrt.decoding`):
+
+* ``tokens.txt``: ``<blk> 0`` then syllables ``1..N``; ids are acoustic-model output columns.
+* ``tokens_disambig.txt``: ``tokens.txt`` followed by ``#0 .. #K`` (ids ``N+1 ..``). ``#0`` carries
+  G's back-off arcs through L; ``#1 .. #K`` separate homophones and prefix pronunciations.
+* ``words.txt``: ``<eps> 0``, the lexicon's words sorted, then ``#0``, ``<s>``, ``</s>``.
+* ``HLG.fst``: input label ``k + 1`` for acoustic column ``k`` (0 is epsilon, as kaldi-decoder's
+  ``DecodableCtc`` expects), output labels are word ids; no disambiguation symbols remain.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import kaldifst
+import kaldilm
+
+from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+EPS = "<eps>"
+BOS = "<s>"
+EOS = "</s>"
+BACKOFF_DISAMBIG = "#0"
+RESERVED_WORDS = (EPS, BACKOFF_DISAMBIG, BOS, EOS)
+
+Lexicon = list[tuple[str, tuple[str, ...]]]
+
+
+def read_lexicon(path: str | os.PathLike) -> Lexicon:
+    """Read ``WORD SYL SYL ...`` lines, dropping exact duplicate entries but keeping file order."""
+    entries: Lexicon = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < 2:
+                raise ValueError(f"{path}:{line_no}: word {fields[0]!r} has no pronunciation")
+            entry = (fields[0], tuple(fields[1:]))
+            if entry not in seen:
+                seen.add(entry)
+                entries.append(entry)
+    if not entries:
+        raise ValueError(f"{path} is empty: the lexicon must list at least one word")
+    return entries
+
+
+def add_disambig_symbols(lexicon: Lexicon) -> tuple[Lexicon, int]:
+    """Append ``#k`` to homophones and to pronunciations that prefix another; return (lexicon, max k)."""
+    pron_counts = Counter(pron for _, pron in lexicon)
+    prefixes = {pron[:n] for pron in pron_counts for n in range(1, len(pron))}
+    used: dict[tuple[str, ...], int] = defaultdict(int)
+    out: Lexicon = []
+    max_k = 0
+    for word, pron in lexicon:
+        if pron_counts[pron] > 1 or pron in prefixes:
+            used[pron] += 1
+            max_k = max(max_k, used[pron])
+            pron = pron + (f"#{used[pron]}",)
+        out.append((word, pron))
+    return out, max_k
+
+
+def _read_tokens(path: Path) -> dict[str, int]:
+    """Read tokens.txt and check the ids are exactly 0..N with no reserved '#' symbols."""
+    tokens = read_symbol_table(path)
+    if sorted(tokens.values()) != list(range(len(tokens))):
+        raise ValueError(f"{path}: token ids must be exactly 0..{len(tokens) - 1}, each used once")
+    bad = [t for t in tokens if t.startswith("#")]
+    if bad:
+        raise ValueError(f"{path}: tokens may not start with '#' (reserved for disambiguation): {bad[:5]}")
+    return tokens
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomically write ``text`` unless ``path`` already holds exactly it (keeps reruns no-ops)."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    write_text_atomic(path, text)
+
+
+def prepare_lang(lang_dir: str | os.PathLike) -> None:
+    """Write words.txt, lexicon_disambig.txt and tokens_disambig.txt from tokens.txt + lexicon.txt."""
+    lang_dir = Path(lang_dir)
+    for name in ("tokens.txt", "lexicon.txt"):
+        if not (lang_dir / name).is_file():
+            raise FileNotFoundError(f"{lang_dir / name} not found: run the lexicon/token stage first")
+    tokens = _read_tokens(lang_dir / "tokens.txt")
+    lexicon = read_lexicon(lang_dir / "lexicon.txt")
+    blank = min(tokens, key=tokens.__getitem__)
+
+    unknown = sorted({s for _, pron in lexicon for s in pron if s not in tokens or s == blank})
+    if unknown:
+        raise ValueError(
+            f"{lang_dir / 'lexicon.txt'} uses {len(unknown)} syllable(s) missing from tokens.txt "
+            f"(or the blank): {' '.join(unknown[:10])}"
+        )
+    words = sorted({w for w, _ in lexicon})
+    clash = [w for w in words if w in RESERVED_WORDS or w.startswith("#")]
+    if clash:
+        raise ValueError(f"{lang_dir / 'lexicon.txt'}: reserved symbols cannot be words: {clash}")
+
+    lexicon_disambig, max_k = add_disambig_symbols(lexicon)
+    word_syms = [EPS, *words, BACKOFF_DISAMBIG, BOS, EOS]
+    token_syms = sorted(tokens, key=tokens.__getitem__) + [f"#{k}" for k in range(max_k + 1)]
+
+    _write_if_changed(lang_dir / "words.txt", "".join(f"{w} {i}\n" for i, w in enumerate(word_syms)))
+    _write_if_changed(
+        lang_dir / "tokens_disambig.txt", "".join(f"{t} {i}\n" for i, t in enumerate(token_syms))
+    )
+    _write_if_changed(
+        lang_dir / "lexicon_disambig.txt", "".join(f"{w} {' '.join(p)}\n" for w, p in lexicon_disambig)
+    )
+    log.info("prepare_lang: %d words, %d lexicon entries, disambig #0..#%d", len(words), len(lexicon), max_k)
+
+
+def build_ctc_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldifst.StdVectorFst:
+    """Standard CTC topology over ``num_tokens`` outputs (blank = 0), input labels shifted by one.
+
+    State ``s`` means "token ``s`` was the last frame's label" (0: blank/start). Every state is final.
+    Arc ``s -> t`` reads ``t + 1`` and writes ``t``, except that a repeat (``s == t``) and the blank
+    write epsilon. Each ``disambig_ids`` symbol gets an ``<eps>:#k`` self-loop on every state, so
+    composing with a disambiguated LG leaves those positions as input epsilons and no relabelling
+    pass over the (large) HLG is needed.
+    """
+    if num_tokens < 2:
+        raise ValueError(f"CTC topology needs a blank and at least one token, got num_tokens={num_tokens}")
+    # Compiling text is ~2x faster than num_tokens**2 Python add_arc calls. Blank's arc
+    # "0 1 0" already writes 0, i.e. epsilon.
+    arcs_to = [f" {t} {t + 1} {t}\n" for t in range(num_tokens)]
+    loops = [f" 0 {d}\n" for d in disambig_ids]
+    parts: list[str] = []
+    for s in range(num_tokens):
+        head = str(s)
+        parts.append("".join(head + a for a in arcs_to[:s]))
+        parts.append(f"{s} {s} {s + 1} 0\n")
+        parts.append("".join(head + a for a in arcs_to[s + 1:]))
+        parts.append("".join(f"{s} {s}{x}" for x in loops))
+        parts.append(f"{s}\n")
+    return kaldifst.compile(s="".join(parts), acceptor=False)
+
+
+def _strip_disambig(pron: tuple[str, ...]) -> tuple[str, ...]:
+    """The syllables of a lexicon_disambig.txt pronunciation, without its ``#k`` marker."""
+    return tuple(s for s in pron if not s.startswith("#"))
+
+
+def _output_labels(
+    word: str,
+    pron: tuple[str, ...],
+    word_ids: dict[str, int],
+    lm_words: set[str] | None,
+    char_readings: set[tuple[str, str]],
+) -> list[int] | None:
+    """Word ids to emit along ``pron``'s arcs: the word itself, its characters, or None (left out).
+
+    A multi-character word the LM does not know (a character LM knows none) is spelled as its
+    characters, one per arc, so its pronunciation still counts -- but only when it adds a reading
+    the single-character entries lack: a redundant copy of the character paths would just grow
+    LG by one mid-word state per LM history of its first character.
+    """
+    if lm_words is None or word in lm_words:
+        return [word_ids[word]]
+    syllables = _strip_disambig(pron)
+    if len(word) < 2 or len(word) > len(syllables):
+        return None
+    if not all(c in lm_words and c in word_ids for c in word):
+        return None
+    if len(word) == len(syllables) and all(r in char_readings for r in zip(word, syllables)):
+        return None
+    return [word_ids[c] for c in word]
+
+
+def build_lexicon_fst(
+    lexicon_disambig: Lexicon,
+    token_ids: dict[str, int],
+    word_ids: dict[str, int],
+    lm_words: set[str] | None = None,
+) -> kaldifst.StdVectorFst:
+    """L: token sequences (with ``#k`` markers) to words, word label on the first arc, ``#0:#0`` loops.
+
+    With ``lm_words``, entries the LM cannot score are spelled as characters or left out
+    (see :func:`_output_labels`), so L o G has no dead paths.
+    """
+    char_readings = {(w, p[0]) for w, p in lexicon_disambig if len(w) == 1 and len(_strip_disambig(p)) == 1}
+    fst = kaldifst.StdVectorFst()
+    loop = fst.add_state()
+    fst.start = loop
+    fst.set_final(loop, 0.0)
+    spelled = left_out = 0
+    for word, pron in lexicon_disambig:
+        olabels = _output_labels(word, pron, word_ids, lm_words, char_readings)
+        if olabels is None:
+            left_out += 1
+            continue
+        spelled += len(olabels) > 1
+        src = loop
+        for i, sym in enumerate(pron):
+            dst = loop if i == len(pron) - 1 else fst.add_state()
+            fst.add_arc(src, kaldifst.StdArc(token_ids[sym], olabels[i] if i < len(olabels) else 0, 0.0, dst))
+            src = dst
+    # G's back-off arcs read #0 wherever a word may start: on every state with a word-emitting
+    # arc (the loop state, and inside words spelled as several characters) or a final weight.
+    kaldifst.add_self_loops(fst, isyms=[token_ids[BACKOFF_DISAMBIG]], osyms=[word_ids[BACKOFF_DISAMBIG]])
+    if spelled or left_out:
+        log.info(
+            "L: %d entries not in the LM spelled as characters, %d left out (unknown to the LM, "
+            "or multi-character words the character entries already cover)", spelled, left_out,
+        )
+    return fst
+
+
+def read_arpa_vocabulary(arpa_path: str | os.PathLike) -> set[str]:
+    """The words of an ARPA LM's 1-gram section (reads no further, so it is cheap on big LMs)."""
+    vocab: set[str] = set()
+    in_unigrams = False
+    with open(arpa_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("\\"):
+                if in_unigrams:
+                    break
+                in_unigrams = line == "\\1-grams:"
+            elif in_unigrams and line:
+                fields = line.split()
+                if len(fields) < 2:
+                    raise ValueError(f"{arpa_path}: malformed 1-gram line {line!r}")
+                vocab.add(fields[1])
+    if not vocab:
+        raise ValueError(f"{arpa_path} has no \\1-grams: section; is it an ARPA file?")
+    return vocab
+
+
+def build_grammar_fst(
+    arpa_path: str | os.PathLike, words_path: str | os.PathLike
+) -> kaldifst.StdVectorFst:
+    """G from an ARPA LM via kaldilm: ``#0`` on back-off arcs, ``<s>``/``</s>`` as epsilons.
+
+    N-grams containing a word missing from words.txt (e.g. ``<unk>``, characters without a
+    pronunciation) are skipped by kaldilm, since the lexicon could never produce them.
+    """
+    arpa_path = Path(arpa_path)
+    if not arpa_path.is_file():
+        raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
+    with tempfile.TemporaryDirectory(prefix="asrt-G-") as tmp_dir:
+        tmp = Path(tmp_dir) / "G.fst"
+        kaldilm.arpa2fst(
+            input_arpa=str(arpa_path),
+            output_fst=str(tmp),
+            disambig_symbol=BACKOFF_DISAMBIG,
+            read_symbol_table=str(words_path),
+            max_arpa_warnings=0,  # OOV n-grams are expected; compile_hlg logs a summary
+        )
+        fst = kaldifst.StdVectorFst.read(str(tmp))
+    if fst is None or fst.num_states == 0:
+        raise ValueError(f"{arpa_path}: no usable n-grams (are the LM's words in the lexicon?)")
+    return fst
+
+
+def _size(fst: kaldifst.StdVectorFst) -> str:
+    """Human-readable 'states/arcs' summary for logs."""
+    arcs = sum(fst.num_arcs(s) for s in range(fst.num_states))
+    return f"{fst.num_states} states, {arcs} arcs"
+
+
+def compose_lg(
+    lexicon_fst: kaldifst.StdVectorFst, grammar_fst: kaldifst.StdVectorFst
+) -> kaldifst.StdVectorFst:
+    """min(det(L o G)), input-sorted, disambiguation symbols kept; arc-sorts both inputs in place."""
+    kaldifst.arcsort(lexicon_fst, sort_type="olabel")
+    kaldifst.arcsort(grammar_fst, sort_type="ilabel")
+    lg = kaldifst.compose(lexicon_fst, grammar_fst, connect=True)
+    if kaldifst.determinize_star(lg):
+        raise RuntimeError("determinizing L o G stopped early; the lexicon disambiguation is broken")
+    kaldifst.minimize_encoded(lg)
+    kaldifst.arcsort(lg, sort_type="ilabel")
+    return lg
+
+
+def compile_hlg(
+    lang_dir: str | os.PathLike, arpa_path: str | os.PathLike, out_path: str | os.PathLike
+) -> None:
+    """Build HLG.fst (input: acoustic column + 1, output: word id) from a lang dir and an ARPA LM."""
+    lang_dir, arpa_path, out_path = Path(lang_dir), Path(arpa_path), Path(out_path)
+    if not arpa_path.is_file():
+        raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
+    t_start = time.perf_counter()
+
+    def step(msg: str, t0: float) -> float:
+        now = time.perf_counter()
+        log.info("%s (%.1fs)", msg, now - t0)
+        return now
+
+    prepare_lang(lang_dir)
+    tokens = _read_tokens(lang_dir / "tokens.txt")
+    tokens_disambig = read_symbol_table(lang_dir / "tokens_disambig.txt")
+    words = read_symbol_table(lang_dir / "words.txt")
+    lexicon_disambig = read_lexicon(lang_dir / "lexicon_disambig.txt")
+    disambig_ids = sorted(i for t, i in tokens_disambig.items() if t.startswith("#"))
+
+    t = time.perf_counter()
+    lm_words = read_arpa_vocabulary(arpa_path) - {BOS, EOS}
+    missing = sorted(lm_words - set(words))
+    if missing:
+        log.info(
+            "%d LM words have no pronunciation; G drops their n-grams (e.g. %s)",
+            len(missing), " ".join(missing[:10]),
+        )
+    grammar_fst = build_grammar_fst(arpa_path, lang_dir / "words.txt")
+    t = step(f"G: {_size(grammar_fst)}", t)
+    lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words)
+    t = step(f"L: {_size(lexicon_fst)}", t)
+    lg = compose_lg(lexicon_fst, grammar_fst)
+    del grammar_fst, lexicon_fst
+    t = step(f"LG = min(det(L o G)): {_size(lg)}", t)
+    ctc_topo = build_ctc_topo(len(tokens), disambig_ids)
+    kaldifst.arcsort(ctc_topo, sort_type="olabel")
+    t = step(f"H: {_size(ctc_topo)}", t)
+    hlg = kaldifst.compose(ctc_topo, lg, connect=True)
+    del lg, ctc_topo
+    if hlg.num_states == 0:
+        raise ValueError(f"HLG is empty: {arpa_path} and {lang_dir}/lexicon.txt share no words")
+    # Not determinized again (unlike icefall): H is input-deterministic and LG deterministic, so
+    # H o LG already is, and leaving the disambiguation symbols as H's input epsilons spares a
+    # Python relabelling pass over tens of millions of arcs.
+    kaldifst.arcsort(hlg, sort_type="ilabel")
+    t = step(f"HLG = H o LG: {_size(hlg)}", t)
+
+    with atomic_path(out_path) as tmp:
+        if not hlg.write(str(tmp)):
+            raise OSError(f"could not write {out_path}")
+    size_mb = out_path.stat().st_size / 1e6
+    log.info("wrote %s (%.1f MB) in %.1fs total", out_path, size_mb, time.perf_counter() - t_start)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m asrt.graph {prepare-lang,compile-hlg}``: the graph stages of the recipe."""
+    parser = argparse.ArgumentParser(prog="python -m asrt.graph", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare-lang", help="write words.txt, lexicon_disambig.txt, tokens_disambig.txt")
+    p.add_argument("--lang-dir", required=True)
+    p = sub.add_parser("compile-hlg", help="build HLG.fst from a lang dir and an ARPA LM")
+    p.add_argument("--lang-dir", required=True)
+    p.add_argument("--arpa", required=True)
+    p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    try:
+        if args.cmd == "prepare-lang":
+            prepare_lang(args.lang_dir)
+        else:
+            compile_hlg(args.lang_dir, args.arpa, args.out)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
