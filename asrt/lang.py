@@ -30,7 +30,7 @@ def label_supervision(sup):
         pinyin = [normalize_syllable(s) for s in given.split()] if given else text_to_pinyin(text)
     except ValueError:
         return None
-    if len(pinyin) != len(text):
+    if len(pinyin) != len(text) or not set(pinyin) <= set(syllable_inventory()):
         return None
     return replace(sup, text=text, custom=dict(sup.custom or {}, pinyin=" ".join(pinyin)))
 

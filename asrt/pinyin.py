@@ -58,13 +58,14 @@ def char_readings(ch: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=1)
 def syllable_inventory() -> tuple[str, ...]:
-    """Every toneful syllable any character can be read as, sorted: the corpus-independent token set."""
+    """Every toneful syllable any character can be read as, plus the neutral tone of every syllable
+    (any character may lose its tone in context, as 个 in 一个 ``ge5``), sorted: the token set."""
     found = set()
     for marked in pinyin_dict.values():
         for r in marked.split(","):
             s = _to_tone3(r)
             if s is not None:
-                found.add(s)
+                found.update((s, s[:-1] + "5"))
     return tuple(sorted(found))
 
 

@@ -282,3 +282,22 @@ def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
                 language="Chinese", speaker=speaker, custom={"pinyin": pinyin}))
         write_manifests(output_dir, "mini_cmn", split, RecordingSet.from_recordings(recordings),
                         SupervisionSet.from_segments(supervisions))
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+    """Stage 0 for mini_cmn: synthesise the corpus (the ``synth`` config section sets its size)."""
+    try:
+        cfg = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.get("synth", {}).items()})
+    except TypeError as e:
+        raise ValueError(f"bad 'synth' config section: {e}") from None
+    synthesize_corpus(corpus_dir, cfg, num_jobs)
+
+
+def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
+    """Stage 1 for mini_cmn."""
+    prepare_mini_cmn(corpus_dir, manifest_dir)
+
+
+def extra_lm_text(corpus_dir: Path) -> list[Path]:
+    """All training sentences of the text corpus, far more than the audio transcripts."""
+    return [Path(corpus_dir) / "text" / "train.txt"]

@@ -1,0 +1,211 @@
+"""``asrt <verb>``: the command line the pipeline stages (run.sh) and users call."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from asrt.config import load_config
+
+
+def _corpus_splits(corpus_name: str):
+    from asrt.corpora import get_corpus
+
+    corpus = get_corpus(corpus_name)
+    return corpus, corpus.SPLITS
+
+
+def cmd_download(args) -> None:
+    """Stage 0: fetch (or, for mini_cmn, synthesise) the corpus."""
+    corpus, _ = _corpus_splits(args.corpus)
+    corpus.download(Path(args.corpus_dir), load_config(args.config), args.num_jobs)
+
+
+def cmd_prepare(args) -> None:
+    """Stage 1: lhotse manifests."""
+    corpus, _ = _corpus_splits(args.corpus)
+    corpus.prepare(Path(args.corpus_dir), Path(args.manifest_dir))
+
+
+def cmd_lang(args) -> None:
+    """Stage 2: labelled supervisions, tokens, lexicon, LM text, words and disambiguation symbols."""
+    from asrt.graph import prepare_lang as prepare_graph_lang
+    from asrt.lang import label_supervisions, prepare_lang
+    from asrt.manifests import manifest_path
+
+    corpus, splits = _corpus_splits(args.corpus)
+    md = Path(args.manifest_dir)
+    for split in splits:
+        label_supervisions(manifest_path(md, args.corpus, "supervisions", split),
+                           manifest_path(md, args.corpus, "supervisions_labelled", split))
+    extra = corpus.extra_lm_text(Path(args.corpus_dir)) if args.corpus_dir else []
+    lang_dir = Path(args.lang_dir)
+    prepare_lang(lang_dir, manifest_path(md, args.corpus, "supervisions_labelled", splits[0]), extra)
+    prepare_graph_lang(lang_dir)
+
+
+def cmd_features(args) -> None:
+    """Stage 3: fbank features and cuts."""
+    from asrt.features import compute_fbank
+
+    cfg = load_config(args.config)["features"]
+    _, splits = _corpus_splits(args.corpus)
+    for split in splits:
+        compute_fbank(Path(args.manifest_dir), args.corpus, split, Path(args.out_dir), int(cfg["num_mel_bins"]),
+                      args.num_jobs, tuple(cfg.get("speed_perturb") or ()) if split == splits[0] else ())
+
+
+def cmd_lm(args) -> None:
+    """Stage 4: KenLM n-gram on the LM text."""
+    from asrt.lm import train_ngram
+
+    cfg = load_config(args.config)["lm"]
+    train_ngram(Path(args.lang_dir) / "lm_text.txt", Path(args.out), int(cfg["order"]), cfg.get("prune"))
+
+
+def cmd_graph(args) -> None:
+    """Stage 5: HLG.fst."""
+    from asrt.graph import compile_hlg
+
+    out = Path(args.lang_dir) / "HLG.fst"
+    if out.exists() and out.stat().st_mtime >= Path(args.arpa).stat().st_mtime:
+        logging.info("%s is up to date, skipping", out)
+        return
+    compile_hlg(Path(args.lang_dir), Path(args.arpa), out)
+
+
+def cmd_train(args) -> None:
+    """Stage 6: train the acoustic model (resumes from the newest checkpoint)."""
+    from asrt.train import train
+
+    train(Path(args.train_cuts), Path(args.dev_cuts), Path(args.lang_dir), Path(args.exp_dir), load_config(args.config))
+
+
+def cmd_decode(args) -> None:
+    """Stage 7: decode, score and add a row to RESULTS.md."""
+    from asrt.evaluate import append_results_row, evaluate
+
+    config = load_config(args.config)
+    exp_dir = Path(args.exp_dir)
+    cuts = dict(zip(args.splits, map(Path, args.cuts)))
+    summary = evaluate(exp_dir / "model.pt", Path(args.lang_dir), cuts, exp_dir / "decode", config["decode"],
+                       int(config["decode"].get("num_threads", 1)))
+    (exp_dir / "decode" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.results:
+        row = append_results_row(Path(args.results), Path(args.config).name if args.config else "default",
+                                 config["model"]["name"], summary)
+        logging.info("Added to %s: %s", args.results, row.strip())
+
+
+def cmd_package(args) -> None:
+    """Stage 8: self-contained model directory."""
+    from asrt.package import package_model
+
+    exp_dir = Path(args.exp_dir)
+    summary_path = exp_dir / "decode" / "summary.json"
+    results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    out = package_model(exp_dir / "model.pt", Path(args.lang_dir), Path(args.out), load_config(args.config), results)
+    logging.info("Packaged model in %s", out)
+
+
+def cmd_recognize(args) -> int:
+    """Recognise audio files; one JSON object per line; exit 1 if any file failed."""
+    from asrt.audio import AudioError, load_audio
+    from asrt.recognizer import Recognizer
+
+    recognizer = Recognizer(args.model_dir, device=args.device)
+    failed = 0
+    for path in args.files:
+        try:
+            samples = load_audio(path)
+        except AudioError as e:
+            print(f"asrt recognize: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        r = recognizer.recognize(samples)
+        print(json.dumps({"file": path, "pinyin": r.pinyin, "text": r.text, "duration": round(r.duration, 3)},
+                         ensure_ascii=False), flush=True)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = argparse.ArgumentParser(prog="asrt", description=__doc__)
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name, func, help_text):
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(func=func)
+        return sp
+
+    def common(sp, corpus=True, config=True, jobs=False):
+        if corpus:
+            sp.add_argument("--corpus", required=True, help="corpus name, e.g. mini_cmn")
+        if config:
+            sp.add_argument("--config", help="recipe YAML overriding conf/*.yaml")
+        if jobs:
+            sp.add_argument("--num-jobs", type=int, default=2)
+
+    sp = verb("download", cmd_download, "stage 0: download or synthesise a corpus")
+    common(sp, jobs=True)
+    sp.add_argument("--corpus-dir", required=True)
+    sp = verb("prepare", cmd_prepare, "stage 1: write lhotse manifests")
+    common(sp, config=False)
+    sp.add_argument("--corpus-dir", required=True)
+    sp.add_argument("--manifest-dir", required=True)
+    sp = verb("lang", cmd_lang, "stage 2: labels, tokens, lexicon, LM text")
+    common(sp, config=False)
+    sp.add_argument("--corpus-dir")
+    sp.add_argument("--manifest-dir", required=True)
+    sp.add_argument("--lang-dir", required=True)
+    sp = verb("features", cmd_features, "stage 3: fbank features")
+    common(sp, jobs=True)
+    sp.add_argument("--manifest-dir", required=True)
+    sp.add_argument("--out-dir", required=True)
+    sp = verb("lm", cmd_lm, "stage 4: n-gram LM with KenLM")
+    common(sp, corpus=False)
+    sp.add_argument("--lang-dir", required=True)
+    sp.add_argument("--out", required=True, help="ARPA file to write")
+    sp = verb("graph", cmd_graph, "stage 5: compile HLG.fst")
+    sp.add_argument("--lang-dir", required=True)
+    sp.add_argument("--arpa", required=True)
+    sp = verb("train", cmd_train, "stage 6: train a CTC acoustic model")
+    common(sp, corpus=False)
+    for name in ("--train-cuts", "--dev-cuts", "--lang-dir", "--exp-dir"):
+        sp.add_argument(name, required=True)
+    sp = verb("decode", cmd_decode, "stage 7: decode and score")
+    common(sp, corpus=False)
+    sp.add_argument("--exp-dir", required=True)
+    sp.add_argument("--lang-dir", required=True)
+    sp.add_argument("--splits", nargs="+", required=True)
+    sp.add_argument("--cuts", nargs="+", required=True, help="one cuts manifest per split")
+    sp.add_argument("--results", help="RESULTS.md to add a row to")
+    sp = verb("package", cmd_package, "stage 8: package a model directory")
+    common(sp, corpus=False)
+    sp.add_argument("--exp-dir", required=True)
+    sp.add_argument("--lang-dir", required=True)
+    sp.add_argument("--out", required=True)
+    sp = verb("recognize", cmd_recognize, "recognise audio files (WAV/FLAC) with a packaged model")
+    sp.add_argument("--model-dir", required=True)
+    sp.add_argument("--device", default="cpu")
+    sp.add_argument("files", nargs="+")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``asrt`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args) or 0
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        # Errors a user can cause end in one sentence; programming errors still raise elsewhere.
+        print(f"asrt {args.verb}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

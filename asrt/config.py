@@ -1,0 +1,33 @@
+"""Configuration: the project's defaults in ``conf/*.yaml`` (one file per section), overridden by a
+recipe's YAML file (``--config``), which holds any of the same sections plus corpus-specific ones
+(such as mini_cmn's ``synth``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(override: str | Path | None = None, conf_dir: Path = DEFAULT_CONF_DIR) -> dict[str, Any]:
+    """Load every ``conf_dir/<section>.yaml`` as section ``<section>``, then apply ``override``."""
+    config: dict[str, Any] = {}
+    for path in sorted(Path(conf_dir).glob("*.yaml")):
+        config[path.stem] = yaml.safe_load(path.read_text()) or {}
+    if override:
+        path = Path(override)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        extra = yaml.safe_load(path.read_text()) or {}
+        config = merge(config, extra)
+    return config

@@ -1,0 +1,53 @@
+"""Batches for CTC training and decoding: padded fbank features and tonal-pinyin token targets."""
+from __future__ import annotations
+
+import torch
+
+from asrt.fileio import read_symbol_table
+
+
+class TokenTable:
+    """Tonal-pinyin tokens and their ids (``tokens.txt``); id 0 is the CTC blank."""
+
+    def __init__(self, path) -> None:
+        self.token2id = read_symbol_table(path)
+        self.id2token = {i: t for t, i in self.token2id.items()}
+
+    def __len__(self) -> int:
+        return len(self.token2id)
+
+    def encode(self, syllables: list[str]) -> list[int]:
+        """Token ids of a syllable sequence; raise ValueError naming an unknown syllable."""
+        try:
+            return [self.token2id[s] for s in syllables]
+        except KeyError as e:
+            raise ValueError(f"syllable {e.args[0]!r} is not in the token table") from None
+
+    def decode(self, ids: list[int]) -> list[str]:
+        """Syllables of a list of token ids."""
+        return [self.id2token[i] for i in ids]
+
+
+class CtcDataset(torch.utils.data.Dataset):
+    """Maps a lhotse CutSet (one sampler batch) to a dict of padded tensors and CTC targets."""
+
+    def __init__(self, tokens: TokenTable, spec_augment: torch.nn.Module | None = None) -> None:
+        self.tokens = tokens
+        self.spec_augment = spec_augment
+
+    def __getitem__(self, cuts) -> dict:
+        from lhotse.dataset.collation import collate_features
+
+        cuts = cuts.sort_by_duration(ascending=False)
+        feats, feat_lens = collate_features(cuts)
+        if self.spec_augment is not None:
+            feats = self.spec_augment(feats)
+        targets = [self.tokens.encode(c.supervisions[0].custom["pinyin"].split()) for c in cuts]
+        return {
+            "feats": feats,
+            "feat_lens": feat_lens,
+            "targets": torch.tensor([t for seq in targets for t in seq], dtype=torch.long),
+            "target_lens": torch.tensor([len(t) for t in targets], dtype=torch.long),
+            "cut_ids": [c.id for c in cuts],
+            "texts": [c.supervisions[0].text for c in cuts],
+        }

@@ -1,0 +1,92 @@
+"""A packaged model, loaded once, that turns audio samples into tonal pinyin and characters.
+
+Used by ``asrt recognize``, the evaluation stage and the servers. Audio of any length is recognised
+in pieces of at most ``max_chunk_seconds``, cut at the quietest 10 ms frame near each limit so that
+pieces break in pauses rather than inside syllables.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asrt.data import TokenTable
+from asrt.decoding import HlgDecoder, ctc_greedy
+from asrt.train import load_model
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Recognition:
+    """One recognition result."""
+
+    pinyin: list[str]
+    text: str
+    duration: float
+
+
+def split_points(samples: np.ndarray, rate: int, max_seconds: float, search_seconds: float = 4.0) -> list[int]:
+    """Sample indices at which to cut long audio: each piece is at most ``max_seconds`` long and ends in
+    the lowest-energy 10 ms frame of its last ``search_seconds``."""
+    hop = rate // 100
+    limit = int(max_seconds * rate)
+    cuts, start = [], 0
+    while len(samples) - start > limit:
+        lo = start + int((max_seconds - search_seconds) * rate)
+        window = samples[lo: start + limit]
+        frames = window[: len(window) // hop * hop].reshape(-1, hop)
+        energy = (frames.astype(np.float64) ** 2).sum(axis=1)
+        cut = lo + int(energy.argmin()) * hop + hop // 2
+        cuts.append(cut)
+        start = cut
+    return cuts
+
+
+class Recognizer:
+    """Loads a packaged model directory (``asrt package`` output) for recognition on one device."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", max_chunk_seconds: float = 20.0,
+                 beam: float | None = None, max_active: int | None = None) -> None:
+        from lhotse import Fbank, FbankConfig
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "model.pt").is_file():
+            raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt); run stage 8")
+        self.metadata = json.loads((model_dir / "metadata.json").read_text())
+        decode_cfg = self.metadata.get("decode", {})
+        self.device = torch.device(device)
+        self.model, _ = load_model(model_dir / "model.pt", self.device)
+        self.tokens = TokenTable(model_dir / "tokens.txt")
+        self.decoder = HlgDecoder(model_dir / "HLG.fst", model_dir / "words.txt", model_dir / "tokens.txt",
+                                  beam=beam or float(decode_cfg.get("beam", 16.0)),
+                                  max_active=max_active or int(decode_cfg.get("max_active", 7000)),
+                                  acoustic_scale=float(decode_cfg.get("acoustic_scale", 1.0)))
+        self.extractor = Fbank(FbankConfig(num_mel_bins=int(self.metadata["num_mel_bins"])))
+        self.max_chunk_seconds = max_chunk_seconds
+
+    @torch.no_grad()
+    def log_probs(self, samples: np.ndarray) -> np.ndarray:
+        """CTC log-probs ``[T', V]`` of one piece of 16 kHz mono audio."""
+        feats = torch.from_numpy(self.extractor.extract(samples.astype(np.float32), SAMPLE_RATE))
+        if feats.shape[0] < 16:  # shorter than the subsampling front-end's receptive field
+            return np.zeros((0, len(self.tokens)), dtype=np.float32)
+        lp, lens = self.model(feats.unsqueeze(0).to(self.device), torch.tensor([feats.shape[0]], device=self.device))
+        return lp[0, : lens[0]].cpu().numpy()
+
+    def recognize(self, samples: np.ndarray) -> Recognition:
+        """Recognise 16 kHz mono float audio of any length."""
+        bounds = [0, *split_points(samples, SAMPLE_RATE, self.max_chunk_seconds), len(samples)]
+        pinyin, words = [], []
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            lp = self.log_probs(samples[start:end])
+            pinyin += self.tokens.decode(ctc_greedy(lp))
+            words += self.decoder.decode(lp)
+        return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
+
+    def pinyin_to_text(self, syllables: list[str]) -> str:
+        """Characters for a tonal pinyin sequence (ASRT's ``/language`` service)."""
+        return self.decoder.pinyin_to_text(syllables)

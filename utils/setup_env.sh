@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up of everything asrt needs on a Debian machine.
+#
+# Usage: utils/setup_env.sh
+#
+# path.sh runs this automatically on first use; run it by hand after pulling a
+# change to setup.py. Each step is skipped when its result is already there, so
+# a second run is a sub-second no-op:
+#   1. Debian packages (apt-get; as root, through sudo, or a message saying what
+#      to install when neither is possible);
+#   2. the virtualenv $ASRT_ROOT/.venv with torch==2.13.0 and `pip install -e .[test]`
+#      (pip runs again only when setup.py changed: its hash is kept in .venv);
+#   3. KenLM's lmplz and build_binary, compiled from the kenlm sdist into .venv/bin.
+#
+# Environment: ASRT_PYTHON  interpreter the virtualenv is made from (default: python3).
+# ASRT_ROOT is always the directory above this script, whatever the environment says,
+# so that a second checkout never installs into the first one's virtualenv.
+set -euo pipefail
+
+readonly TORCH_PIN="torch==2.13.0"
+readonly KENLM_PIN="kenlm==0.3.0"
+readonly APT_PACKAGES=(
+  espeak-ng sox libsndfile1 cmake build-essential g++
+  libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
+  zlib1g-dev libbz2-dev liblzma-dev
+)
+
+ASRT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+venv="$ASRT_ROOT/.venv"
+stamp="$venv/.asrt-setup.sha256"
+python="${ASRT_PYTHON:-python3}"
+workdir=""
+
+say() { echo "setup_env: $*" >&2; }
+die() { echo "setup_env: ERROR: $*" >&2; exit 1; }
+
+cleanup() {
+  local rc=$?
+  if [ -n "$workdir" ]; then
+    if [ "$rc" -eq 0 ]; then rm -rf "$workdir"; else say "logs kept in $workdir"; fi
+  fi
+}
+trap cleanup EXIT
+
+# A scratch directory for logs and the KenLM build, made only when there is work to do.
+scratch() {
+  if [ -z "$workdir" ]; then workdir="$(mktemp -d "${TMPDIR:-/tmp}/asrt-setup.XXXXXX")"; fi
+}
+
+# run_logged NAME DESCRIPTION CMD...: run CMD with its output in a log; show the tail on failure.
+run_logged() {
+  local name=$1 what=$2; shift 2
+  scratch
+  local logfile="$workdir/$name.log"
+  if ! "$@" >"$logfile" 2>&1 </dev/null; then
+    tail -n 30 "$logfile" >&2
+    die "$what failed (full log: $logfile)"
+  fi
+}
+
+setup_py_hash() {
+  local h
+  h="$(sha256sum <"$ASRT_ROOT/setup.py")"
+  echo "${h%% *}"
+}
+
+# Two recipe jobs sourcing path.sh at once on a fresh machine must not both install:
+# hold a lock on this very file (no extra file in the repository), then re-check.
+if command -v flock >/dev/null 2>&1; then
+  exec 9<"${BASH_SOURCE[0]}"
+  flock 9
+fi
+
+[ -f "$ASRT_ROOT/setup.py" ] || die "no setup.py in $ASRT_ROOT; run this script from an asrt checkout."
+
+# ---------------------------------------------------------------------------
+# 1. Debian packages
+# ---------------------------------------------------------------------------
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  # one dpkg-query for all packages; "ii " is the status of an installed package
+  installed=$'\n'"$(dpkg-query -W -f='${db:Status-Abbrev}${Package}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)"$'\n'
+  for pkg in "${APT_PACKAGES[@]}"; do
+    [[ $installed == *$'\n'"ii $pkg"$'\n'* ]] || missing+=("$pkg")
+  done
+else
+  # Not Debian: we can only see commands, not libraries.
+  for cmd in espeak-ng sox cmake g++ make; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+fi
+if ! command -v "$python" >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+elif [ ! -x "$venv/bin/python" ] && ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    die "missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system; install them with your package manager and rerun."
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=(env)
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo env)
+  else
+    die "missing system packages: ${missing[*]}. Run as root: apt-get install -y ${missing[*]}"
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  run_logged apt-update "apt-get update" \
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update
+  run_logged apt-install "apt-get install ${missing[*]}" \
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# ---------------------------------------------------------------------------
+# 2. Virtualenv and Python packages
+# ---------------------------------------------------------------------------
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$python is older than Python 3.10; set ASRT_PYTHON to a newer interpreter."
+  say "creating virtualenv $venv"
+  if ! "$python" -m venv "$venv" >&2; then
+    rm -rf "$venv"   # we made it: a half-built venv would look finished next time
+    die "could not create the virtualenv with '$python -m venv'; install python3-venv and rerun."
+  fi
+fi
+
+want_hash="$(setup_py_hash)"
+have_hash=""
+if [ -f "$stamp" ]; then read -r have_hash <"$stamp" || true; fi
+if [ "$have_hash" != "$want_hash" ]; then
+  pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+  # torch first and pinned: resolving it through install_requires alone may pick CUDA wheels.
+  say "installing $TORCH_PIN"
+  run_logged pip-torch "pip install $TORCH_PIN" "${pip[@]}" install --progress-bar off "$TORCH_PIN"
+  say "installing asrt and its dependencies (pip install -e .[test])"
+  run_logged pip-asrt "pip install -e $ASRT_ROOT[test]" \
+    "${pip[@]}" install --progress-bar off "$TORCH_PIN" -e "$ASRT_ROOT[test]"
+  echo "$want_hash" >"$stamp.tmp" && mv -f "$stamp.tmp" "$stamp"
+fi
+
+# ---------------------------------------------------------------------------
+# 3. KenLM binaries (the kenlm wheel only queries models; it cannot build them)
+# ---------------------------------------------------------------------------
+if [ ! -x "$venv/bin/lmplz" ] || [ ! -x "$venv/bin/build_binary" ]; then
+  scratch
+  jobs="$(nproc 2>/dev/null || echo 2)"
+  say "building KenLM lmplz and build_binary from the $KENLM_PIN sdist (-j$jobs)"
+  kenlm_start=$SECONDS
+  src="$workdir/kenlm-src"
+  mkdir -p "$src"
+  # --no-build-isolation reuses the venv's setuptools and skips fetching a cmake wheel;
+  # fall back to an isolated build when the venv has no setuptools.
+  if ! "$venv/bin/python" -m pip download --disable-pip-version-check --no-deps \
+      --no-binary kenlm --no-build-isolation "$KENLM_PIN" -d "$src" \
+      >"$workdir/kenlm-download.log" 2>&1 </dev/null; then
+    run_logged kenlm-download "downloading the $KENLM_PIN sdist" \
+      "$venv/bin/python" -m pip download --disable-pip-version-check --no-deps \
+      --no-binary kenlm "$KENLM_PIN" -d "$src"
+  fi
+  tarball="$(find "$src" -maxdepth 1 -name 'kenlm-*.tar.gz' | head -n 1)"
+  [ -n "$tarball" ] || die "pip download produced no kenlm-*.tar.gz in $src"
+  tar -xzf "$tarball" -C "$src"
+  top="$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'kenlm-*' | head -n 1)"
+  [ -f "$top/CMakeLists.txt" ] || die "the kenlm sdist has no CMakeLists.txt ($tarball)"
+  run_logged kenlm-cmake "cmake configure of KenLM" \
+    cmake -S "$top" -B "$src/build" -DCMAKE_BUILD_TYPE=Release
+  run_logged kenlm-build "compiling KenLM" \
+    cmake --build "$src/build" --target lmplz build_binary -j "$jobs"
+  for prog in lmplz build_binary; do
+    bin="$(find "$src/build" -type f -name "$prog" -perm -u+x | head -n 1)"
+    [ -n "$bin" ] || die "the KenLM build produced no $prog"
+    # copy then rename, so an interrupted install never leaves a truncated binary
+    install -m 755 "$bin" "$venv/bin/.$prog.tmp"
+    mv -f "$venv/bin/.$prog.tmp" "$venv/bin/$prog"
+  done
+  say "KenLM built in $((SECONDS - kenlm_start)) s"
+fi
+
+if [ -n "$workdir" ]; then say "done: activate with '. $ASRT_ROOT/path.sh'"; fi
