@@ -62,9 +62,14 @@ def write_tokens(lang_dir: Path) -> list[str]:
     return tokens
 
 
-def write_lexicon(lang_dir: Path, characters: set[str]) -> int:
-    """Write ``lexicon.txt`` with every reading of every character; return the number of entries."""
-    lines = [f"{ch} {r}\n" for ch in sorted(characters) for r in char_readings(ch)]
+def write_lexicon(lang_dir: Path, characters: set[str], label_pairs: set[tuple[str, str]] = frozenset()) -> int:
+    """Write ``lexicon.txt``: every dictionary reading of every character, plus the (character, syllable)
+    pairs the training labels use (context readings such as 个 ``ge5`` in 这个); return the entry count."""
+    readings = {ch: list(char_readings(ch)) for ch in characters}
+    for ch, syl in sorted(label_pairs):
+        if ch in readings and syl not in readings[ch]:
+            readings[ch].append(syl)
+    lines = [f"{ch} {r}\n" for ch in sorted(readings) for r in readings[ch]]
     write_text_atomic(Path(lang_dir) / "lexicon.txt", "".join(lines))
     return len(lines)
 
@@ -84,7 +89,9 @@ def prepare_lang(lang_dir: Path, train_supervisions: Path, extra_text: list[Path
     """Build the lang directory from the training transcripts plus any extra (normalisable) text."""
     from lhotse import load_manifest
 
-    sentences = [s.text for s in load_manifest(train_supervisions)]
+    supervisions = load_manifest(train_supervisions)
+    sentences = [s.text for s in supervisions]
+    label_pairs = {pair for s in supervisions for pair in zip(s.text, s.custom["pinyin"].split())}
     for path in extra_text:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             norm = normalize_transcript(line)
@@ -92,5 +99,5 @@ def prepare_lang(lang_dir: Path, train_supervisions: Path, extra_text: list[Path
                 sentences.append(norm)
     chars = {c for c in write_lm_text(lang_dir, sentences) if char_readings(c)}
     write_tokens(lang_dir)
-    n = write_lexicon(lang_dir, chars)
+    n = write_lexicon(lang_dir, chars, label_pairs)
     logging.info("lang: %d sentences of LM text, %d characters, %d lexicon entries", len(sentences), len(chars), n)

@@ -1,0 +1,135 @@
+"""The whole mini_cmn recipe on its CI config: every stage for real, resume after a kill, idempotent
+reruns, and ``asrt recognize`` on the packaged model.
+
+The tests share one recipe run (module fixture) and run in file order.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "egs" / "mini_cmn"
+
+
+def run_recipe(work: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run egs/mini_cmn/run.sh on the CI config with all outputs under ``work``."""
+    cmd = ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),
+           "--exp-dir", str(work / "exp"), "--results", str(work / "RESULTS.md"), *args]
+    proc = subprocess.run(cmd, cwd=RECIPE, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def tree_digest(*dirs: Path) -> dict[str, str]:
+    """sha256 of every file under ``dirs`` (markers and tensorboard logs excluded)."""
+    out = {}
+    for d in dirs:
+        for p in sorted(d.rglob("*")):
+            if p.is_file() and "tensorboard" not in p.parts:
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("mini_cmn")
+    run_recipe(work, "--stop-stage", "5")
+    return work
+
+
+def test_data_stages(work: Path) -> None:
+    data = work / "data"
+    for split in ("train", "dev", "test"):
+        assert (data / "fbank" / f"mini_cmn_cuts_{split}.jsonl.gz").exists()
+    tokens = (data / "lang" / "tokens.txt").read_text().splitlines()
+    assert tokens[0] == "<blk> 0" and "lv4" in {t.split()[0] for t in tokens}
+    assert (data / "lang" / "HLG.fst").stat().st_size > 0
+    assert (data / "lm" / "lm.arpa").read_text().startswith("\\data\\")
+
+
+def test_training_resumes_after_kill(work: Path) -> None:
+    exp = work / "exp"
+    cmd = ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),
+           "--exp-dir", str(exp), "--stage", "6", "--stop-stage", "6"]
+    proc = subprocess.Popen(cmd, cwd=RECIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while not list((exp / "checkpoints").glob("step-*.pt")):
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 10 minutes"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill the whole stage mid-epoch, as a crash would
+    proc.wait()
+    assert not (exp / "model.pt").exists()
+    done = run_recipe(work, "--stage", "6", "--stop-stage", "6")
+    assert "Resuming from" in done.stderr
+    assert (exp / "model.pt").exists()
+
+
+def test_decode_score_package(work: Path) -> None:
+    run_recipe(work, "--stage", "7")
+    summary = json.loads((work / "exp" / "decode" / "summary.json").read_text())
+    # Chance PER over ~1800 tonal syllables is ~100 %; a model that learned anything is far below.
+    assert summary["dev"]["per"] < 60, summary
+    assert summary["test"]["cer"] <= 100, summary
+    row = (work / "RESULTS.md").read_text().splitlines()[-1]
+    assert row.startswith("| ") and "ci" in row and "conformer" in row
+    for name in ("model.pt", "tokens.txt", "words.txt", "lexicon.txt", "HLG.fst", "metadata.json", "config.yaml"):
+        assert (work / "exp" / "model" / name).exists(), name
+    assert (work / "exp" / "decode" / "test" / "hlg_char.errs.txt").exists()
+
+
+def test_rerun_is_fast_and_changes_nothing(work: Path) -> None:
+    before = tree_digest(work / "data" / "lang", work / "data" / "manifests", work / "exp" / "model")
+    results_before = (work / "RESULTS.md").read_text()
+    start = time.time()
+    run_recipe(work)
+    assert time.time() - start < 60
+    assert tree_digest(work / "data" / "lang", work / "data" / "manifests", work / "exp" / "model") == before
+    assert (work / "RESULTS.md").read_text() == results_before
+
+
+def test_recognize_any_format_and_length(work: Path, tmp_path: Path) -> None:
+    corpus = work / "data" / "local" / "mini_cmn"
+    rows = [r.split("\t") for r in (corpus / "test.tsv").read_text().splitlines()[1:]]
+    audio, rate = sf.read(corpus / rows[0][2], dtype="float32")
+    # 8 kHz stereo 16-bit WAV of a test utterance.
+    stereo8k = tmp_path / "stereo8k.wav"
+    sf.write(stereo8k, np.stack([audio[::2], audio[::2]], axis=1), 8000, subtype="PCM_16")
+    # About 60 s: test utterances joined with short pauses.
+    pieces, total = [], 0.0
+    for row in rows:
+        a, _ = sf.read(corpus / row[2], dtype="float32")
+        pieces += [a, np.zeros(rate // 2, dtype=np.float32)]
+        total += len(a) / rate + 0.5
+        if total >= 60:
+            break
+    long_wav = tmp_path / "long.flac"
+    sf.write(long_wav, np.concatenate(pieces), rate)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    cmd = [sys.executable, "-m", "asrt.cli", "recognize", "--model-dir", str(work / "exp" / "model"),
+           str(stereo8k), str(tmp_path / "missing.wav"), str(bad), str(long_wav)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 2 and "missing.wav" in errors[0] and "bad.wav" in errors[1], proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["file"] for r in results] == [str(stereo8k), str(long_wav)]
+    assert abs(results[0]["duration"] - len(audio) / rate) < 0.05
+    assert results[1]["duration"] >= 60
+    assert all(set(r) == {"file", "pinyin", "text", "duration"} for r in results)
+    # The long input is recognised throughout, not just its first piece.
+    assert len(results[1]["pinyin"]) > 0.5 * sum(len(r[4].split()) for r in rows[: len(pieces) // 2])
