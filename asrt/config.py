@@ -12,10 +12,18 @@ DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def merge(base: dict, override: dict) -> dict:
-    """Recursively merge ``override`` into a copy of ``base``."""
+    """Recursively merge ``override`` into a copy of ``base``.
+
+    A dict that names a different ``name`` (say, another model) replaces the base dict instead of
+    merging into it, since its keyword arguments belong to something else.
+    """
     out = dict(base)
     for key, value in override.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
+            out[key] = merge(old, value)
+        else:
+            out[key] = value
     return out
 
 

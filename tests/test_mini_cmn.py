@@ -134,7 +134,7 @@ def test_list_variants_excludes_whispers():
     variants = list_variants()
     assert len(variants) >= 10
     assert variants == sorted(set(variants))
-    assert "whisper" not in variants and "female_whisper" not in variants
+    assert "whisper" not in variants and "whisperf" not in variants
 
 
 @needs_espeak

@@ -46,7 +46,7 @@ SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
 VOICE = "cmn-latn-pinyin"
 # Whispered variants carry no pitch, so their tones cannot be heard.
-UNVOICED_VARIANTS = {"whisper", "female_whisper"}
+UNVOICED_VARIANTS = {"whisper", "whisperf"}
 SPLITS = ("train", "dev", "test")
 
 _TAG_RE = re.compile(r"/[A-Za-z]+")
@@ -179,10 +179,26 @@ def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
+def espeak_input(pinyin: str) -> str:
+    """The text espeak-ng is given for a pinyin label: a comma between two third tones.
+
+    espeak-ng applies third-tone sandhi (``ni3 hao3`` is spoken ``ni2 hao3``), which would make the
+    audio of ``X3 Y3`` identical to that of ``X2 Y3``; a phrase break stops it, so that every syllable
+    is spoken with the tone its label gives.
+    """
+    syllables = pinyin.split()
+    out = []
+    for prev, cur in zip([None, *syllables], syllables):
+        if prev is not None and prev.endswith("3") and cur.endswith("3"):
+            out.append(",")
+        out.append(cur)
+    return " ".join(out)
+
+
 def synthesize_utterance(spec: UttSpec) -> np.ndarray:
     """Speak ``spec.pinyin`` with espeak-ng, resample to 16 kHz mono and add noise at ``spec.snr_db``."""
     cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
-           "--stdout", spec.pinyin]
+           "--stdout", espeak_input(spec.pinyin)]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     if audio.ndim > 1:

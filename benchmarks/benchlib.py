@@ -1,0 +1,59 @@
+"""Helpers shared by the benchmark scripts: the machine header line, Markdown tables, path checks."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), which can be fewer than the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def machine_header(torch_threads: str, device: str | None = None) -> str:
+    """One Markdown line naming the CPU, its core counts, torch's version and thread count (and device)."""
+    import torch
+
+    line = (f"**Machine:** {cpu_model()}, {os.cpu_count()} cores ({usable_cores()} usable); "
+            f"torch {torch.__version__}, torch threads: {torch_threads}")
+    return line + (f"; device: {device}" if device else "")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; numbers in ``rows`` should already be formatted as strings."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def require_files(*paths: Path, hint: str) -> None:
+    """Raise FileNotFoundError naming the first missing path and what to do about it."""
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} does not exist; {hint}")
+
+
+def run_benchmark(main: Callable[[], None], name: str) -> None:
+    """Run ``main``; errors a user can cause (missing file, bad option) end in one line, not a traceback."""
+    try:
+        main()
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        sys.exit(1)
