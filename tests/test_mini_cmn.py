@@ -13,7 +13,7 @@ import soundfile as sf
 
 from asrt.corpora.mini_cmn import (
     SAMPLE_RATE, SPLITS, VOICE, SynthConfig, UttSpec, _noise, list_variants, parse_peoples_daily, plan_utterances,
-    speaker_split, split_text, synthesize_utterance, utterance_texts,
+    espeak_input, speaker_split, split_text, synthesize_utterance, utterance_texts,
 )
 from asrt.pinyin import text_to_pinyin
 
@@ -144,7 +144,8 @@ def test_synthesize_utterance_is_16k_float32(spec):
     assert 0.5 < len(audio) / SAMPLE_RATE < 4.0  # four syllables
     assert 0.3 - 1e-6 <= np.abs(audio).max() <= 0.9 + 1e-6
     # Resampled from espeak-ng's own rate to 16 kHz: the length scales by 16000 / rate.
-    cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", "170", "-p", "50", "--stdout", spec.pinyin]
+    cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", "170", "-p", "50", "--stdout",
+           espeak_input(spec.pinyin)]
     raw, rate = sf.read(io.BytesIO(subprocess.run(cmd, capture_output=True, check=True).stdout))
     assert rate != SAMPLE_RATE
     assert abs(len(audio) - len(raw) * SAMPLE_RATE / rate) <= 1
@@ -185,3 +186,21 @@ def test_coloured_noise_is_low_heavy():
     assert pink > 0.5
     assert brown > pink
     assert brown > 0.9
+
+
+def test_espeak_input_breaks_third_tone_pairs():
+    assert espeak_input("ni3 hao3 ma5") == "ni3 , hao3 ma5"
+    assert espeak_input("wo3 hen3 hao3") == "wo3 , hen3 , hao3"
+    assert espeak_input("ni2 hao3 ma3") == "ni2 hao3 , ma3"
+    assert espeak_input("zhong1 guo2") == "zhong1 guo2"
+
+
+@needs_espeak
+def test_espeak_speaks_the_labelled_third_tones():
+    """Without the break espeak-ng turns ni3 into a rising tone (35); with it both stay 214."""
+    def phonemes(text):
+        return subprocess.run(["espeak-ng", "-v", VOICE, "-q", "-x", text], capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert phonemes("ni3 hao3")[0].startswith("n'i35")
+    spoken = phonemes(espeak_input("ni3 hao3"))
+    assert spoken[0].startswith("n'i214") and spoken[-1].startswith("X'Au214")

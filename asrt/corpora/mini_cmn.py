@@ -62,7 +62,7 @@ class SynthConfig:
     num_test: int = 300
     min_chars: int = 8
     max_chars: int = 25
-    pitches: tuple[int, ...] = (25, 35, 45, 55, 65, 75)
+    pitches: tuple[int, ...] = tuple(range(20, 81, 2))  # espeak-ng -p; a speaker is variant + pitch
     speed_range: tuple[int, int] = (140, 200)  # espeak-ng words per minute
     heldout_speaker_fraction: float = 0.05  # per held-out split
     heldout_text_fraction: float = 0.02  # per held-out split, taken from the end of the text
