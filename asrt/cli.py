@@ -130,6 +130,15 @@ def cmd_recognize(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_pinyin2text(args) -> None:
+    """Characters for a tonal-pinyin sequence, with the packaged model's lexicon and LM."""
+    from asrt.decoding import HlgDecoder
+
+    model_dir = Path(args.model_dir)
+    decoder = HlgDecoder(model_dir / "HLG.fst", model_dir / "words.txt", model_dir / "tokens.txt")
+    print(decoder.pinyin_to_text(args.pinyin))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     p = argparse.ArgumentParser(prog="asrt", description=__doc__)
@@ -192,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--device", default="cpu")
     sp.add_argument("files", nargs="+")
+    sp = verb("pinyin2text", cmd_pinyin2text, "convert tonal pinyin (e.g. ni3 hao3) to characters")
+    sp.add_argument("--model-dir", required=True)
+    sp.add_argument("pinyin", nargs="+")
     return p
 
 

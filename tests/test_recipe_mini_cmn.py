@@ -133,3 +133,13 @@ def test_recognize_any_format_and_length(work: Path, tmp_path: Path) -> None:
     assert all(set(r) == {"file", "pinyin", "text", "duration"} for r in results)
     # The long input is recognised throughout, not just its first piece.
     assert len(results[1]["pinyin"]) > 0.5 * sum(len(r[4].split()) for r in rows[: len(pieces) // 2])
+
+
+def test_pinyin_to_text(work: Path) -> None:
+    cmd = [sys.executable, "-m", "asrt.cli", "pinyin2text", "--model-dir", str(work / "exp" / "model"),
+           "zhong1", "guo2", "ren2", "min2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "中国人民"
+    bad = subprocess.run(cmd[:-4] + ["xx9"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "xx9" in bad.stderr
