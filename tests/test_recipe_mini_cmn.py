@@ -82,7 +82,7 @@ def test_decode_score_package(work: Path) -> None:
     run_recipe(work, "--stage", "7")
     summary = json.loads((work / "exp" / "decode" / "summary.json").read_text())
     # Chance PER over ~1800 tonal syllables is ~100 %; a model that learned anything is far below.
-    assert summary["dev"]["per"] < 60, summary
+    assert summary["dev"]["per"] < 70, summary
     assert summary["test"]["cer"] <= 100, summary
     row = (work / "RESULTS.md").read_text().splitlines()[-1]
     assert row.startswith("| ") and "| ci.yaml | tdnn |" in row
