@@ -53,7 +53,7 @@ def cmd_features(args) -> None:
     cfg = load_config(args.config)["features"]
     _, splits = _corpus_splits(args.corpus)
     for split in splits:
-        compute_fbank(Path(args.manifest_dir), args.corpus, split, Path(args.out_dir), int(cfg["num_mel_bins"]),
+        compute_fbank(Path(args.manifest_dir), args.corpus, split, Path(args.out_dir), cfg,
                       args.num_jobs, tuple(cfg.get("speed_perturb") or ()) if split == splits[0] else ())
 
 

@@ -1,4 +1,5 @@
-"""Stage 3: 80-bin log-mel filterbanks with lhotse's torch-native extractor, stored with lilcom."""
+"""Stage 3: 80-bin log-mel filterbanks with lhotse's torch-native extractor (optionally with pitch,
+``asrt/pitch.py``), stored with lilcom."""
 from __future__ import annotations
 
 import logging
@@ -11,13 +12,25 @@ from asrt.fileio import atomic_path
 from asrt.manifests import manifest_path
 
 
-def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, num_mel_bins: int = 80,
+def make_extractor(features_cfg: dict):
+    """The feature extractor a ``features`` config section describes: lhotse's fbank, or fbank + pitch."""
+    from lhotse import Fbank, FbankConfig
+
+    num_mel_bins = int(features_cfg.get("num_mel_bins", 80))
+    if features_cfg.get("pitch", False):
+        from asrt.pitch import FbankPitch, FbankPitchConfig
+
+        return FbankPitch(FbankPitchConfig(num_mel_bins=num_mel_bins))
+    return Fbank(FbankConfig(num_mel_bins=num_mel_bins))
+
+
+def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, features_cfg: dict,
                   num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
     """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``; skip if it exists.
 
     ``speed_perturb`` (e.g. ``(0.9, 1.1)``) adds speed-perturbed copies, for training splits only.
     """
-    from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, load_manifest
+    from lhotse import CutSet, LilcomChunkyWriter, load_manifest
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -32,7 +45,7 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, nu
     if speed_perturb:
         cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
     torch.set_num_threads(1)
-    extractor = Fbank(FbankConfig(num_mel_bins=num_mel_bins))
+    extractor = make_extractor(features_cfg)
     logging.info("Computing fbank for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
     cuts = cuts.compute_and_store_features(
         extractor=extractor, storage_path=out_dir / f"{corpus}_feats_{split}", num_jobs=num_jobs,

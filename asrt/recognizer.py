@@ -51,7 +51,7 @@ class Recognizer:
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", max_chunk_seconds: float = 20.0,
                  beam: float | None = None, max_active: int | None = None) -> None:
-        from lhotse import Fbank, FbankConfig
+        from asrt.features import make_extractor
 
         model_dir = Path(model_dir)
         if not (model_dir / "model.pt").is_file():
@@ -65,7 +65,7 @@ class Recognizer:
                                   beam=beam or float(decode_cfg.get("beam", 16.0)),
                                   max_active=max_active or int(decode_cfg.get("max_active", 7000)),
                                   acoustic_scale=float(decode_cfg.get("acoustic_scale", 1.0)))
-        self.extractor = Fbank(FbankConfig(num_mel_bins=int(self.metadata["num_mel_bins"])))
+        self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
 
     @torch.no_grad()
