@@ -59,8 +59,9 @@ class ConvModule(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x).masked_fill(pad_mask.unsqueeze(-1), 0.0).transpose(1, 2)
-        x = nn.functional.glu(self.pointwise_in(x), dim=1)
+        x = nn.functional.glu(self.pointwise_in(self.norm(x).transpose(1, 2)), dim=1)
+        # Zero the padding right before the only layer that mixes frames (pointwise biases would leak).
+        x = x.masked_fill(pad_mask.unsqueeze(1), 0.0)
         x = nn.functional.silu(self.depth_norm(self.depthwise(x)))
         return self.dropout(self.pointwise_out(x).transpose(1, 2))
 

@@ -1,0 +1,63 @@
+"""Model registry, output shapes and lengths, the factorised output layer, and save/load."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asrt.models import FactorizedOutput, build_model
+from asrt.train import load_model, lr_factor, save_atomic
+
+TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("tdnn", {"channels": 32, "num_layers": 2}),
+    ("conformer", {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}),
+])
+def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
+    model = build_model(name, num_features=80, vocab_size=len(TOKENS), **kwargs).eval()
+    feats, lens = torch.randn(3, 200, 80), torch.tensor([200, 120, 50])
+    log_probs, out_lens = model(feats, lens)
+    assert log_probs.shape[:2] == (3, out_lens.max()) and log_probs.shape[2] == len(TOKENS)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, log_probs.shape[1]), atol=1e-4)
+    assert out_lens.tolist() == sorted(out_lens.tolist(), reverse=True) and 5 <= out_lens[2] < out_lens[0] <= 25
+    # Padding does not leak into the shorter utterance's outputs.
+    alone, alone_len = model(feats[2:, :50], lens[2:])
+    assert torch.allclose(alone[0, : alone_len[0]], log_probs[2, : out_lens[2]], atol=1e-4)
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(ValueError, match="conformer, tdnn"):
+        build_model("lstm", num_features=80, vocab_size=5)
+
+
+def test_factorized_output_shares_base_and_tone_components():
+    layer = FactorizedOutput(4, TOKENS)
+    assert layer.base_of.tolist() == [0, 1, 1, 1, 2, 3]  # ma, ma, ma, ni, zhong
+    assert layer.tone_of.tolist() == [0, 1, 2, 5, 3, 1]
+    torch.nn.init.zeros_(layer.full.weight), torch.nn.init.zeros_(layer.full.bias)
+    torch.nn.init.zeros_(layer.base.weight), torch.nn.init.zeros_(layer.base.bias)
+    with torch.no_grad():
+        layer.tone.bias.copy_(torch.tensor([0.0, 7.0, 0.0, 0.0, 0.0, 0.0]))
+    logits = layer(torch.zeros(1, 4))[0]
+    assert logits.tolist() == [0.0, 7.0, 0.0, 0.0, 0.0, 7.0]  # tone 1 of every syllable moved together
+    with pytest.raises(ValueError, match="token list"):
+        build_model("tdnn", num_features=80, vocab_size=len(TOKENS), factorized_output=True, channels=8)
+
+
+def test_saved_model_loads_with_the_same_outputs(tmp_path):
+    cfg = {"name": "tdnn", "channels": 16, "num_layers": 2, "factorized_output": True}
+    model = build_model(num_features=80, vocab_size=len(TOKENS), tokens=TOKENS, **cfg).eval()
+    model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
+    save_atomic({"model_config": cfg, "num_features": 80, "vocab_size": len(TOKENS), "tokens": TOKENS,
+                 "model": model.state_dict()}, tmp_path / "model.pt")
+    loaded, _ = load_model(tmp_path / "model.pt")
+    x, n = torch.randn(1, 100, 80), torch.tensor([100])
+    assert torch.equal(model(x, n)[0], loaded(x, n)[0])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.02 + 0.98 * 0.5)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.02)
