@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from asrt.fileio import atomic_path, write_symbol_table, write_text_atomic
-from asrt.pinyin import char_readings, normalize_syllable, syllable_inventory, text_to_pinyin
+from asrt.pinyin import char_readings, normalize_syllable, syllable_inventory, syllable_set, text_to_pinyin
 from asrt.text import normalize_transcript
 
 BLANK = "<blk>"
@@ -30,7 +30,7 @@ def label_supervision(sup):
         pinyin = [normalize_syllable(s) for s in given.split()] if given else text_to_pinyin(text)
     except ValueError:
         return None
-    if len(pinyin) != len(text) or not set(pinyin) <= set(syllable_inventory()):
+    if len(pinyin) != len(text) or not set(pinyin) <= syllable_set():
         return None
     return replace(sup, text=text, custom=dict(sup.custom or {}, pinyin=" ".join(pinyin)))
 

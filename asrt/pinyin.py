@@ -69,6 +69,12 @@ def syllable_inventory() -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+@functools.lru_cache(maxsize=1)
+def syllable_set() -> frozenset[str]:
+    """The token inventory as a set, for membership tests."""
+    return frozenset(syllable_inventory())
+
+
 def text_to_pinyin(text: str) -> list[str]:
     """Read a string of CJK characters as one tonal syllable per character, using phrase context.
 
