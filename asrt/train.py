@@ -41,8 +41,7 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[CtcModel
     """Load a model file written by training (``model.pt``/``epoch-N.pt``); return (model, its config)."""
     state = torch.load(path, map_location=device, weights_only=False)
     cfg = state["model_config"]
-    model = build_model(num_features=state["num_features"], vocab_size=state["vocab_size"],
-                        tokens=state.get("tokens"), **cfg)
+    model = build_model(num_features=state["num_features"], vocab_size=state["vocab_size"], **cfg)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), state
 
@@ -135,8 +134,7 @@ def train(train_cuts: Path, dev_cuts: Path, lang_dir: Path, exp_dir: Path, confi
     cuts = load_manifest_lazy(train_cuts)
     first = next(iter(cuts))
     num_features = first.num_features
-    token_list = [tokens.id2token[i] for i in range(len(tokens))]
-    model = build_model(num_features=num_features, vocab_size=len(tokens), tokens=token_list, **mcfg).to(device)
+    model = build_model(num_features=num_features, vocab_size=len(tokens), **mcfg).to(device)
     num_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     total_hours = sum(c.duration for c in cuts) / 3600
@@ -173,7 +171,7 @@ def train(train_cuts: Path, dev_cuts: Path, lang_dir: Path, exp_dir: Path, confi
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(exp_dir / "tensorboard"))
-    meta = {"model_config": mcfg, "num_features": num_features, "vocab_size": len(tokens), "tokens": token_list}
+    meta = {"model_config": mcfg, "num_features": num_features, "vocab_size": len(tokens)}
 
     def checkpoint(epoch_now: int) -> None:
         save_atomic({**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asrt.models import FactorizedOutput, build_model
+from asrt.models import build_model
 from asrt.train import load_model, lr_factor, save_atomic
 
 TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
@@ -31,25 +31,11 @@ def test_unknown_model_lists_known_ones():
         build_model("lstm", num_features=80, vocab_size=5)
 
 
-def test_factorized_output_shares_base_and_tone_components():
-    layer = FactorizedOutput(4, TOKENS)
-    assert layer.base_of.tolist() == [0, 1, 1, 1, 2, 3]  # ma, ma, ma, ni, zhong
-    assert layer.tone_of.tolist() == [0, 1, 2, 5, 3, 1]
-    torch.nn.init.zeros_(layer.full.weight), torch.nn.init.zeros_(layer.full.bias)
-    torch.nn.init.zeros_(layer.base.weight), torch.nn.init.zeros_(layer.base.bias)
-    with torch.no_grad():
-        layer.tone.bias.copy_(torch.tensor([0.0, 7.0, 0.0, 0.0, 0.0, 0.0]))
-    logits = layer(torch.zeros(1, 4))[0]
-    assert logits.tolist() == [0.0, 7.0, 0.0, 0.0, 0.0, 7.0]  # tone 1 of every syllable moved together
-    with pytest.raises(ValueError, match="token list"):
-        build_model("tdnn", num_features=80, vocab_size=len(TOKENS), factorized_output=True, channels=8)
-
-
 def test_saved_model_loads_with_the_same_outputs(tmp_path):
-    cfg = {"name": "tdnn", "channels": 16, "num_layers": 2, "factorized_output": True}
-    model = build_model(num_features=80, vocab_size=len(TOKENS), tokens=TOKENS, **cfg).eval()
+    cfg = {"name": "tdnn", "channels": 16, "num_layers": 2}
+    model = build_model(num_features=80, vocab_size=len(TOKENS), **cfg).eval()
     model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
-    save_atomic({"model_config": cfg, "num_features": 80, "vocab_size": len(TOKENS), "tokens": TOKENS,
+    save_atomic({"model_config": cfg, "num_features": 80, "vocab_size": len(TOKENS),
                  "model": model.state_dict()}, tmp_path / "model.pt")
     loaded, _ = load_model(tmp_path / "model.pt")
     x, n = torch.randn(1, 100, 80), torch.tensor([100])

@@ -39,38 +39,10 @@ class CtcModel(torch.nn.Module):
         return self.encoder((feats - self.feat_mean) / self.feat_std, lengths)
 
 
-class FactorizedOutput(torch.nn.Module):
-    """CTC output layer whose tonal-syllable logits share a base-syllable and a tone component:
-    ``logit(zhong1) = full(zhong1) + base(zhong) + tone(1)``, so every syllable's tone 1 learns from
-    every other syllable's tone 1 (blank has its own base and no tone)."""
-
-    def __init__(self, d_model: int, tokens: list[str]) -> None:
-        super().__init__()
-        bases = sorted({t[:-1] for t in tokens[1:]})
-        base_id = {b: i + 1 for i, b in enumerate(bases)}
-        self.register_buffer("base_of", torch.tensor([0] + [base_id[t[:-1]] for t in tokens[1:]]))
-        self.register_buffer("tone_of", torch.tensor([0] + [int(t[-1]) for t in tokens[1:]]))
-        self.full = torch.nn.Linear(d_model, len(tokens))
-        self.base = torch.nn.Linear(d_model, len(bases) + 1)
-        self.tone = torch.nn.Linear(d_model, 6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.full(x) + self.base(x)[..., self.base_of] + self.tone(x)[..., self.tone_of]
-
-
-def build_model(name: str, num_features: int, vocab_size: int, factorized_output: bool = False,
-                tokens: list[str] | None = None, **kwargs) -> CtcModel:
-    """Build the registered model ``name``; raise ValueError listing the known names otherwise.
-
-    ``factorized_output`` replaces the model's output layer by :class:`FactorizedOutput` over ``tokens``.
-    """
+def build_model(name: str, num_features: int, vocab_size: int, **kwargs) -> CtcModel:
+    """Build the registered model ``name``; raise ValueError listing the known names otherwise."""
     from asrt.models import conformer, tdnn  # noqa: F401  (they register themselves)
 
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    encoder = _REGISTRY[name](num_features=num_features, vocab_size=vocab_size, **kwargs)
-    if factorized_output:
-        if tokens is None or len(tokens) != vocab_size:
-            raise ValueError("factorized_output needs the token list (tokens.txt) of the output layer")
-        encoder.output = FactorizedOutput(encoder.output.in_features, tokens)
-    return CtcModel(encoder, num_features)
+    return CtcModel(_REGISTRY[name](num_features=num_features, vocab_size=vocab_size, **kwargs), num_features)
