@@ -135,8 +135,8 @@ def cmd_pinyin2text(args) -> None:
     from asrt.decoding import HlgDecoder
 
     model_dir = Path(args.model_dir)
-    decoder = HlgDecoder(model_dir / "HLG.fst", model_dir / "words.txt", model_dir / "tokens.txt")
-    print(decoder.pinyin_to_text(args.pinyin))
+    metadata = json.loads((model_dir / "metadata.json").read_text()) if (model_dir / "metadata.json").exists() else {}
+    print(HlgDecoder.from_dir(model_dir, metadata.get("decode")).pinyin_to_text(args.pinyin))
 
 
 def build_parser() -> argparse.ArgumentParser:

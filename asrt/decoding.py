@@ -76,6 +76,17 @@ class HlgDecoder:
         self.max_active = max_active
         self.acoustic_scale = acoustic_scale
 
+    @classmethod
+    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None, **overrides) -> "HlgDecoder":
+        """Load ``HLG.fst``, ``words.txt`` and ``tokens.txt`` from one directory (a lang directory or a
+        packaged model), with search options from a ``decode`` config section; ``overrides`` that are
+        not None win."""
+        cfg = dict(decode_cfg or {})
+        cfg.update({k: v for k, v in overrides.items() if v is not None})
+        opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float)) if k in cfg}
+        graph_dir = Path(graph_dir)
+        return cls(graph_dir / "HLG.fst", graph_dir / "words.txt", graph_dir / "tokens.txt", **opts)
+
     @property
     def num_tokens(self) -> int | None:
         """Size V of the acoustic model's output layer (None when tokens.txt was not found)."""

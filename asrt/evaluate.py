@@ -62,9 +62,7 @@ def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], o
     torch.set_num_threads(num_threads)
     model, _ = load_model(model_path)
     tokens = TokenTable(Path(lang_dir) / "tokens.txt")
-    decoder = HlgDecoder(Path(lang_dir) / "HLG.fst", Path(lang_dir) / "words.txt", Path(lang_dir) / "tokens.txt",
-                         beam=float(decode_cfg["beam"]), max_active=int(decode_cfg["max_active"]),
-                         acoustic_scale=float(decode_cfg["acoustic_scale"]))
+    decoder = HlgDecoder.from_dir(lang_dir, decode_cfg)
     summary = {}
     for split, path in cuts_by_split.items():
         r = decode_cuts(model, load_manifest_lazy(path), tokens, decoder)

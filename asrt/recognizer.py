@@ -57,14 +57,10 @@ class Recognizer:
         if not (model_dir / "model.pt").is_file():
             raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt); run stage 8")
         self.metadata = json.loads((model_dir / "metadata.json").read_text())
-        decode_cfg = self.metadata.get("decode", {})
         self.device = torch.device(device)
         self.model, _ = load_model(model_dir / "model.pt", self.device)
         self.tokens = TokenTable(model_dir / "tokens.txt")
-        self.decoder = HlgDecoder(model_dir / "HLG.fst", model_dir / "words.txt", model_dir / "tokens.txt",
-                                  beam=beam or float(decode_cfg.get("beam", 16.0)),
-                                  max_active=max_active or int(decode_cfg.get("max_active", 7000)),
-                                  acoustic_scale=float(decode_cfg.get("acoustic_scale", 1.0)))
+        self.decoder = HlgDecoder.from_dir(model_dir, self.metadata.get("decode"), beam=beam, max_active=max_active)
         self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
 

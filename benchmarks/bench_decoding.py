@@ -33,18 +33,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def decode_options(metadata: dict, beam: float | None, max_active: int | None) -> dict:
-    """HlgDecoder keyword arguments: metadata.json's ``decode`` section, then the command-line overrides."""
-    decode_cfg = metadata.get("decode", {})
-    opts = {key: type_(decode_cfg[key]) for key, type_ in
-            (("beam", float), ("max_active", int), ("acoustic_scale", float)) if key in decode_cfg}
-    if beam is not None:
-        opts["beam"] = beam
-    if max_active is not None:
-        opts["max_active"] = max_active
-    return opts
-
-
 def time_decoding(model, decoder: HlgDecoder, cuts) -> dict[str, float]:
     """Decode each cut; return utterances, audio seconds and seconds spent in forward, greedy and HLG search."""
     utts, audio_s, t_model, t_greedy, t_hlg = 0, 0.0, 0.0, 0.0, 0.0
@@ -80,13 +68,11 @@ def main() -> None:
     require_files(args.cuts, hint="give a cuts manifest with features written by stage 3 (asrt features)")
     torch.set_num_threads(1)
     metadata = json.loads((args.model_dir / "metadata.json").read_text())
-    opts = decode_options(metadata, args.beam, args.max_active)
 
     t0 = time.perf_counter()
     model, _ = load_model(args.model_dir / "model.pt")
     t1 = time.perf_counter()
-    decoder = HlgDecoder(args.model_dir / "HLG.fst", args.model_dir / "words.txt", args.model_dir / "tokens.txt",
-                         **opts)
+    decoder = HlgDecoder.from_dir(args.model_dir, metadata.get("decode"), beam=args.beam, max_active=args.max_active)
     t2 = time.perf_counter()
     r = time_decoding(model, decoder, itertools.islice(load_manifest_lazy(args.cuts), args.max_utts))
 
