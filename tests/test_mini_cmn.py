@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 
 from asrt.corpora.mini_cmn import (
-    SAMPLE_RATE, SPLITS, VOICE, SynthConfig, UttSpec, _noise, list_variants, parse_peoples_daily, plan_utterances,
-    espeak_input, speaker_split, split_text, synthesize_utterance, utterance_texts,
+    MIN_TONE_RANGE, SAMPLE_RATE, SPLITS, VOICE, SynthConfig, UttSpec, _noise, espeak_input, list_variants,
+    parse_peoples_daily, plan_utterances, range_percent, speaker_split, split_text, synthesize_utterance,
+    utterance_texts, variant_tone_ranges,
 )
 from asrt.pinyin import text_to_pinyin
 
@@ -72,7 +73,7 @@ def test_speaker_split_is_a_stable_hash():
     assert "train" not in {speaker_split(n, 0.5) for n in names}
 
 
-FAKE_VARIANTS = [f"fake{i:02d}" for i in range(50)]
+FAKE_VARIANTS = {f"fake{i:02d}": 0.3 + i / 50 for i in range(50)}  # name: relative pitch range
 SMALL = SynthConfig(num_train=12, num_dev=4, num_test=4, pitches=(30, 50, 70), heldout_speaker_fraction=0.1,
                     noise_prob=0.5, seed=7)
 TEXTS = {
@@ -94,6 +95,7 @@ def test_plan_utterances_keeps_heldout_speakers_out_of_train():
         assert speaker_split(s.speaker, SMALL.heldout_speaker_fraction) == s.split
         assert s.speaker == f"{s.variant}-p{s.pitch}"
         assert s.variant in FAKE_VARIANTS and s.pitch in SMALL.pitches
+        assert s.range_percent == range_percent(FAKE_VARIANTS[s.variant], SMALL.tone_range)
         assert s.text in TEXTS[s.split]
         assert s.pinyin == " ".join(text_to_pinyin(s.text))
         assert SMALL.speed_range[0] <= s.speed <= SMALL.speed_range[1]
@@ -112,7 +114,7 @@ def test_plan_utterances_is_deterministic():
 
 def test_plan_utterances_errors():
     with pytest.raises(RuntimeError, match="no espeak-ng speakers"):
-        plan_utterances(TEXTS, FAKE_VARIANTS[:1], dataclasses.replace(SMALL, pitches=(50,)))
+        plan_utterances(TEXTS, {"fake00": 0.5}, dataclasses.replace(SMALL, pitches=(50,)))
     with pytest.raises(RuntimeError, match="clauses"):
         plan_utterances(TEXTS, FAKE_VARIANTS, dataclasses.replace(SMALL, num_dev=5))
 
@@ -124,17 +126,32 @@ def test_utterance_texts_filters_by_length_and_normalises():
 
 @pytest.fixture(scope="module")
 def spec() -> UttSpec:
-    variant = list_variants()[0]
-    return UttSpec(utt_id="u", split="train", speaker=f"{variant}-p50", variant=variant, pitch=50, speed=170,
+    variant = next(iter(list_variants()))
+    return UttSpec(utt_id="u", split="train", speaker=f"{variant}-p50", variant=variant, pitch=50,
+                   range_percent=150, speed=170,
                    text="你好世界", pinyin="ni3 hao3 shi4 jie4", snr_db=None, noise_color="white", seed=7)
 
 
 @needs_espeak
-def test_list_variants_excludes_whispers():
+def test_list_variants_excludes_whispers_and_flat_voices():
     variants = list_variants()
     assert len(variants) >= 10
-    assert variants == sorted(set(variants))
+    assert list(variants) == sorted(variants)
     assert "whisper" not in variants and "whisperf" not in variants
+    ranges = variant_tone_ranges()
+    # Variant files (espeak-ng 1.51): f2 "pitch 142 220"; robosoft6 "pitch 150 150"; aunty "pitch 204 176".
+    assert ranges["f2"] == pytest.approx((220 - 142) / 142)
+    assert ranges["robosoft6"] == 0 and ranges["aunty"] < 0
+    assert "f2" in variants and "robosoft6" not in variants and "aunty" not in variants
+    assert all(rel >= MIN_TONE_RANGE for rel in variants.values())
+    assert "Mr serious" not in ranges  # a speaker name becomes a directory
+
+
+def test_range_percent_brings_range_to_target():
+    assert range_percent(0.45, 0.9) == 198  # capped by espeak-ng
+    assert range_percent(0.6, 0.9) == 150
+    assert range_percent(1.8, 0.9) == 50
+    assert range_percent(5.0, 0.9) == 50
 
 
 @needs_espeak
@@ -144,8 +161,8 @@ def test_synthesize_utterance_is_16k_float32(spec):
     assert 0.5 < len(audio) / SAMPLE_RATE < 4.0  # four syllables
     assert 0.3 - 1e-6 <= np.abs(audio).max() <= 0.9 + 1e-6
     # Resampled from espeak-ng's own rate to 16 kHz: the length scales by 16000 / rate.
-    cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", "170", "-p", "50", "--stdout",
-           espeak_input(spec.pinyin)]
+    cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", "170", "-p", "50", "--stdout",
+           espeak_input(spec.pinyin, 150)]
     raw, rate = sf.read(io.BytesIO(subprocess.run(cmd, capture_output=True, check=True).stdout))
     assert rate != SAMPLE_RATE
     assert abs(len(audio) - len(raw) * SAMPLE_RATE / rate) <= 1
@@ -189,17 +206,22 @@ def test_coloured_noise_is_low_heavy():
 
 
 def test_espeak_input_breaks_third_tone_pairs():
-    assert espeak_input("ni3 hao3 ma5") == "ni3 , hao3 ma5"
-    assert espeak_input("wo3 hen3 hao3") == "wo3 , hen3 , hao3"
-    assert espeak_input("ni2 hao3 ma3") == "ni2 hao3 , ma3"
-    assert espeak_input("zhong1 guo2") == "zhong1 guo2"
+    def words(pinyin):
+        ssml = espeak_input(pinyin)
+        assert ssml.startswith('<speak><prosody range="100%">') and ssml.endswith("</prosody></speak>")
+        return ssml[len('<speak><prosody range="100%">'): -len("</prosody></speak>")]
+    assert words("ni3 hao3 ma5") == "ni3 , hao3 ma5"
+    assert words("wo3 hen3 hao3") == "wo3 , hen3 , hao3"
+    assert words("ni2 hao3 ma3") == "ni2 hao3 , ma3"
+    assert words("zhong1 guo2") == "zhong1 guo2"
+    assert espeak_input("ma1", 180) == '<speak><prosody range="180%">ma1</prosody></speak>'
 
 
 @needs_espeak
 def test_espeak_speaks_the_labelled_third_tones():
     """Without the break espeak-ng turns ni3 into a rising tone (35); with it both stay 214."""
     def phonemes(text):
-        return subprocess.run(["espeak-ng", "-v", VOICE, "-q", "-x", text], capture_output=True, text=True,
+        return subprocess.run(["espeak-ng", "-m", "-v", VOICE, "-q", "-x", text], capture_output=True, text=True,
                               check=True).stdout.split()
     assert phonemes("ni3 hao3")[0].startswith("n'i35")
     spoken = phonemes(espeak_input("ni3 hao3"))

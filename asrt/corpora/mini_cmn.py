@@ -9,6 +9,13 @@ Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utte
 exactly what is spoken. A speaker is a voice variant plus a pitch; speakers are assigned to one split
 each by a stable hash, so dev and test speakers never occur in training.
 
+Tones are pitch movements within a speaker's pitch range, and espeak-ng takes that range from the
+variant file (``pitch <base Hz> <top Hz>``). Some variants have almost none (``Alex``: 105-115 Hz,
+``robosoft6``: 150-150 Hz) or an inverted one (``aunty``: 204-176 Hz), which flattens or mirrors every
+tone; they are left out. The others are spoken with their range scaled (SSML ``prosody range``) so that
+top/base is about ``SynthConfig.tone_range`` — a Mandarin speaker's tones span close to an octave, while
+espeak-ng's own ranges give contours of a few semitones that a filterbank barely resolves.
+
 On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 
     text/{train,dev,test}.txt        normalised sentences, one per line
@@ -47,6 +54,10 @@ ESPEAK_RATE = 22050
 VOICE = "cmn-latn-pinyin"
 # Whispered variants carry no pitch, so their tones cannot be heard.
 UNVOICED_VARIANTS = {"whisper", "whisperf"}
+# Variants whose (top - base) / base pitch range is below this are too flat to carry tones.
+MIN_TONE_RANGE = 0.25
+# espeak-ng caps SSML ``prosody range`` at 99/50 of the voice's own range.
+MAX_RANGE_PERCENT = 198
 SPLITS = ("train", "dev", "test")
 
 _TAG_RE = re.compile(r"/[A-Za-z]+")
@@ -66,6 +77,7 @@ class SynthConfig:
     speed_range: tuple[int, int] = (140, 200)  # espeak-ng words per minute
     heldout_speaker_fraction: float = 0.05  # per held-out split
     heldout_text_fraction: float = 0.02  # per held-out split, taken from the end of the text
+    tone_range: float = 0.9  # target (top - base) / base of every speaker's pitch range
     noise_prob: float = 0.3
     snr_range: tuple[float, float] = (10.0, 30.0)
     seed: int = 1998
@@ -122,20 +134,51 @@ def utterance_texts(sentences: list[str], min_chars: int, max_chars: int) -> lis
     return out
 
 
-def list_variants() -> list[str]:
-    """The espeak-ng voice variants (file names under ``!v``), whispered ones excluded."""
+def _espeak_data_dir() -> Path:
+    """espeak-ng's data directory, as ``espeak-ng --version`` reports it."""
     try:
-        listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+        version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
         raise RuntimeError("espeak-ng is not installed; run utils/setup_env.sh (or apt-get install espeak-ng).")
-    variants = []
-    for line in listing.splitlines()[1:]:
+    match = re.search(r"Data at:\s*(\S+)", version)
+    if match is None:
+        raise RuntimeError(f"cannot find espeak-ng's data directory in: {version.strip()}")
+    return Path(match.group(1))
+
+
+def _pitch_line(path: Path) -> tuple[int, int] | None:
+    """The ``pitch <base> <top>`` of an espeak-ng voice or variant file, if it sets one."""
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         fields = line.split()
-        if len(fields) >= 5 and fields[4].startswith("!v/"):
-            name = fields[4][3:]
-            if name not in UNVOICED_VARIANTS:
-                variants.append(name)
-    return sorted(set(variants))
+        if len(fields) >= 3 and fields[0] == "pitch":
+            return int(fields[1]), int(fields[2])
+    return None
+
+
+def variant_tone_ranges() -> dict[str, float]:
+    """Every voiced espeak-ng variant with its relative pitch range ``(top - base) / base``.
+
+    A variant without a ``pitch`` line keeps the ``cmn-latn-pinyin`` voice's own. Names with characters
+    other than letters, digits and ``_`` (``Mr serious``) are skipped: a speaker name becomes a directory.
+    """
+    data = _espeak_data_dir()
+    voice_pitch = _pitch_line(data / "lang" / "sit" / "cmn-Latn-pinyin") or (80, 118)
+    ranges = {}
+    for path in sorted((data / "voices" / "!v").iterdir()):
+        if path.is_file() and path.name not in UNVOICED_VARIANTS and re.fullmatch(r"\w+", path.name):
+            base, top = _pitch_line(path) or voice_pitch
+            ranges[path.name] = (top - base) / base
+    return ranges
+
+
+def list_variants() -> dict[str, float]:
+    """The espeak-ng variants that can speak tones (voiced, relative pitch range >= MIN_TONE_RANGE), by name."""
+    return {name: rel for name, rel in variant_tone_ranges().items() if rel >= MIN_TONE_RANGE}
+
+
+def range_percent(variant_range: float, target: float) -> int:
+    """SSML ``prosody range`` (percent of the variant's own) that brings its range to ``target``."""
+    return int(min(MAX_RANGE_PERCENT, max(50, round(100 * target / variant_range))))
 
 
 def speaker_split(speaker: str, heldout_fraction: float) -> str:
@@ -157,6 +200,7 @@ class UttSpec:
     speaker: str
     variant: str
     pitch: int
+    range_percent: int
     speed: int
     text: str
     pinyin: str
@@ -179,8 +223,8 @@ def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def espeak_input(pinyin: str) -> str:
-    """The text espeak-ng is given for a pinyin label: a comma between two third tones.
+def espeak_input(pinyin: str, range_percent: int = 100) -> str:
+    """The SSML espeak-ng is given for a pinyin label: a comma between two third tones, the pitch range.
 
     espeak-ng applies third-tone sandhi (``ni3 hao3`` is spoken ``ni2 hao3``), which would make the
     audio of ``X3 Y3`` identical to that of ``X2 Y3``; a phrase break stops it, so that every syllable
@@ -192,13 +236,13 @@ def espeak_input(pinyin: str) -> str:
         if prev is not None and prev.endswith("3") and cur.endswith("3"):
             out.append(",")
         out.append(cur)
-    return " ".join(out)
+    return f'<speak><prosody range="{range_percent}%">{" ".join(out)}</prosody></speak>'
 
 
 def synthesize_utterance(spec: UttSpec) -> np.ndarray:
     """Speak ``spec.pinyin`` with espeak-ng, resample to 16 kHz mono and add noise at ``spec.snr_db``."""
-    cmd = ["espeak-ng", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
-           "--stdout", espeak_input(spec.pinyin)]
+    cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
+           "--stdout", espeak_input(spec.pinyin, spec.range_percent)]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     if audio.ndim > 1:
@@ -223,8 +267,11 @@ def _synthesize_to_file(job: tuple[UttSpec, Path]) -> None:
         sf.write(tmp, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
 
 
-def plan_utterances(texts: dict[str, list[str]], variants: list[str], cfg: SynthConfig) -> list[UttSpec]:
-    """Draw texts, speakers, speeds and noise for every utterance, deterministically from ``cfg.seed``."""
+def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg: SynthConfig) -> list[UttSpec]:
+    """Draw texts, speakers, speeds and noise for every utterance, deterministically from ``cfg.seed``.
+
+    ``variants`` maps each usable variant to its relative pitch range (see :func:`list_variants`).
+    """
     rng = random.Random(cfg.seed)
     speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     for variant in variants:
@@ -245,7 +292,8 @@ def plan_utterances(texts: dict[str, list[str]], variants: list[str], cfg: Synth
             noisy = rng.random() < cfg.noise_prob
             specs.append(UttSpec(
                 utt_id=f"{split}-{i:06d}", split=split, speaker=f"{variant}-p{pitch}", variant=variant,
-                pitch=pitch, speed=rng.randint(*cfg.speed_range), text=text,
+                pitch=pitch, range_percent=range_percent(variants[variant], cfg.tone_range),
+                speed=rng.randint(*cfg.speed_range), text=text,
                 pinyin=" ".join(text_to_pinyin(text)),
                 snr_db=round(rng.uniform(*cfg.snr_range), 1) if noisy else None,
                 noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31)))
