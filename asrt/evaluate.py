@@ -80,7 +80,10 @@ def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], o
 
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict) -> str:
-    """Append one row (date, commit, config, PER/CER on dev and test, RTF) to a recipe's RESULTS.md."""
+    """Add one row (date, commit, config, PER/CER on dev and test, RTF) to the table in a recipe's RESULTS.md.
+
+    The row goes right after the table's last row, so notes written below the table stay below it.
+    """
     results_md = Path(results_md)
     text = results_md.read_text(encoding="utf-8") if results_md.exists() else "# Results\n\n"
     if RESULTS_HEADER not in text:
@@ -93,5 +96,10 @@ def append_results_row(results_md: Path, config_name: str, model_name: str, summ
     row = (f"| {datetime.date.today().isoformat()} | {git_commit()} | {config_name} | {model_name} "
            f"| {fmt(d.get('per'))} | {fmt(d.get('cer'))} | {fmt(t.get('per'))} | {fmt(t.get('cer'))} "
            f"| {fmt(t.get('rtf_greedy'), 4)} | {fmt(t.get('rtf_hlg'), 4)} |\n")
-    write_text_atomic(results_md, text + row)
+    head, table_start, rest = text.partition(RESULTS_HEADER)
+    lines = rest.splitlines(keepends=True)
+    n_rows = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    if n_rows == len(lines) and lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    write_text_atomic(results_md, head + table_start + "".join(lines[:n_rows]) + row + "".join(lines[n_rows:]))
     return row
