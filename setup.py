@@ -7,6 +7,7 @@ setup(
     description="Kaldi-style Mandarin ASR recipes: lhotse features, CTC acoustic models, "
     "KenLM + kaldifst HLG decoding, ASRT-compatible serving.",
     packages=find_packages(include=["asrt", "asrt.*"]),
+    package_data={"asrt.serving": ["asrt.proto"]},
     python_requires=">=3.10",
     # torch is pinned: an unpinned torch pulls several GB of CUDA wheels.
     install_requires=[
@@ -26,6 +27,13 @@ setup(
         "pyyaml",
         "tqdm",
         "tensorboard",
+        # asrt serve / asrt client
+        "fastapi==0.165.0",
+        "pydantic==2.14.4",
+        "uvicorn==0.54.0",
+        "python-multipart==0.0.34",  # FastAPI's file uploads (/v1/recognize)
+        "grpcio==1.85.1",
+        "grpcio-tools==1.85.1",  # compiles asrt/serving/asrt.proto at import
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["asrt=asrt.cli:main"]},

@@ -1,6 +1,7 @@
 """Turn any WAV/FLAC file or raw PCM buffer into float32 mono samples at the recogniser's rate."""
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-__all__ = ["AudioError", "DEFAULT_RATE", "load_audio", "pcm_to_float", "resample"]
+__all__ = ["AudioError", "DEFAULT_RATE", "decode_audio", "float_to_pcm16", "load_audio", "pcm_to_float", "resample"]
 
 DEFAULT_RATE = 16000
 MIN_PCM_RATE = 1000
@@ -52,19 +53,30 @@ def load_audio(path: str | os.PathLike, target_rate: int = DEFAULT_RATE) -> np.n
         raise AudioError(f"Audio file {path} does not exist; check the path.")
     if not path.is_file():
         raise AudioError(f"Audio path {path} is not a file; give the path of a WAV or FLAC file.")
+    return _decode_file(str(path), str(path), target_rate)
+
+
+def decode_audio(data: bytes, name: str, target_rate: int = DEFAULT_RATE) -> np.ndarray:
+    """Like :func:`load_audio` for the bytes of a WAV/FLAC file (an upload); ``name`` labels it in errors."""
+    if not data:
+        raise AudioError(f"Audio file {name} is empty; supply a non-empty WAV or FLAC file.")
+    return _decode_file(io.BytesIO(data), name, target_rate)
+
+
+def _decode_file(source: str | io.BytesIO, name: str, target_rate: int) -> np.ndarray:
     try:
-        frames, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        frames, rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         # Keep libsndfile's reason ("Format not recognised") without its repeat of the path.
         lines = str(e).strip().splitlines()
         reason = lines[-1].rsplit(": ", 1)[-1].strip().rstrip(".") if lines else type(e).__name__
         raise AudioError(
-            f"Cannot decode audio file {path} ({reason}); supply a valid WAV or FLAC file."
+            f"Cannot decode audio file {name} ({reason}); supply a valid WAV or FLAC file."
         ) from None
     if frames.shape[0] == 0 or frames.shape[1] == 0:
-        raise AudioError(f"Audio file {path} contains no samples; supply a non-empty recording.")
+        raise AudioError(f"Audio file {name} contains no samples; supply a non-empty recording.")
     if not np.isfinite(frames).all():
-        raise AudioError(f"Audio file {path} contains NaN or infinite samples; re-export it as PCM.")
+        raise AudioError(f"Audio file {name} contains NaN or infinite samples; re-export it as PCM.")
     return _finish(frames, int(rate), target_rate)
 
 
@@ -106,3 +118,9 @@ def pcm_to_float(
     ints = np.frombuffer(data, dtype=np.dtype(dtype))
     frames = ((ints.astype(np.float64) - offset) / scale).reshape(-1, channels)
     return _finish(frames, sample_rate, target_rate)
+
+
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] as raw little-endian int16 PCM (what ASRT's clients send); the inverse of
+    :func:`pcm_to_float` for samples that came from int16."""
+    return np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32768.0), -32768, 32767).astype("<i2").tobytes()

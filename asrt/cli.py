@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from asrt.config import load_config
+from asrt.serving.server import GRPC_PORT, HTTP_PORT, MAX_BODY_MB, PROTOCOLS
 
 
 def _corpus_splits(corpus_name: str):
@@ -139,6 +140,44 @@ def cmd_pinyin2text(args) -> None:
     print(HlgDecoder.from_dir(model_dir, metadata.get("decode")).pinyin_to_text(args.pinyin))
 
 
+def cmd_serve(args) -> None:
+    """Serve a packaged model over ASRT's HTTP and/or gRPC protocols until SIGTERM."""
+    from asrt.serving.server import serve
+
+    if args.max_body_mb <= 0:
+        raise ValueError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    serve(args.model_dir, tuple(args.protocol), args.host, args.http_port, args.grpc_port, args.workers,
+          int(args.max_body_mb * (1 << 20)))
+
+
+def cmd_client(args) -> int:
+    """Recognise audio files with a running server; one JSON object per line (per answer with --stream)."""
+    from asrt.audio import AudioError, load_audio
+    from asrt.serving.client import GrpcClient, HttpClient, Pcm, ServiceError
+
+    if args.protocol == "http":
+        client = HttpClient(args.host, args.port or HTTP_PORT)
+    else:
+        client = GrpcClient(args.host, args.port or GRPC_PORT)
+    failed = 0
+    for path in args.files:
+        try:
+            pcm = Pcm.from_float(load_audio(path))
+            if args.stream:
+                for code, text, message in client.stream(pcm.chunks(args.chunk_seconds)):
+                    print(json.dumps({"file": path, "status_code": code, "text": text, "status_message": message},
+                                     ensure_ascii=False), flush=True)
+                continue
+            key, result = ("pinyin", client.speech(pcm)) if args.level == "speech" else ("text", client.all(pcm))
+            print(json.dumps({"file": path, key: result}, ensure_ascii=False), flush=True)
+        except (AudioError, ServiceError) as e:
+            print(f"asrt client: error: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     p = argparse.ArgumentParser(prog="asrt", description=__doc__)
@@ -201,6 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--device", default="cpu")
     sp.add_argument("files", nargs="+")
+    sp = verb("serve", cmd_serve, "serve a packaged model over ASRT's HTTP and gRPC protocols")
+    sp.add_argument("--model-dir", required=True)
+    sp.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
+                    help="which servers to start (default: both)")
+    sp.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    sp.add_argument("--http-port", type=int, default=HTTP_PORT)
+    sp.add_argument("--grpc-port", type=int, default=GRPC_PORT)
+    sp.add_argument("--workers", type=int, default=None,
+                    help="requests recognised at once (default: one per usable core)")
+    sp.add_argument("--max-body-mb", type=float, default=MAX_BODY_MB,
+                    help="largest HTTP request body or gRPC message, in MiB")
+    sp = verb("client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server")
+    sp.add_argument("--protocol", choices=PROTOCOLS, default="http")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=None, help=f"default: {HTTP_PORT} (http) or {GRPC_PORT} (grpc)")
+    sp.add_argument("--level", choices=("all", "speech"), default="all",
+                    help="all: characters; speech: tonal pinyin")
+    sp.add_argument("--stream", action="store_true", help="gRPC Stream: send chunks, print every answer")
+    sp.add_argument("--chunk-seconds", type=float, default=1.0, help="chunk length with --stream")
+    sp.add_argument("files", nargs="+")
     sp = verb("pinyin2text", cmd_pinyin2text, "convert tonal pinyin (e.g. ni3 hao3) to characters")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("pinyin", nargs="+")
@@ -209,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``asrt`` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb == "client" and args.stream and args.protocol != "grpc":
+        parser.error("--stream needs --protocol grpc")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args) or 0

@@ -1,7 +1,7 @@
 """The whole mini_cmn recipe on its CI config: every stage for real, resume after a kill, idempotent
 reruns, and ``asrt recognize`` on the packaged model.
 
-The tests share one recipe run (module fixture) and run in file order.
+The tests share one recipe run (the session fixture ``work`` of conftest.py) and run in file order.
 """
 from __future__ import annotations
 
@@ -15,21 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parent.parent
-RECIPE = ROOT / "egs" / "mini_cmn"
-
-
-def run_recipe(work: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run egs/mini_cmn/run.sh on the CI config with all outputs under ``work``."""
-    cmd = ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),
-           "--exp-dir", str(work / "exp"), "--results", str(work / "RESULTS.md"), *args]
-    proc = subprocess.run(cmd, cwd=RECIPE, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return proc
+from conftest import RECIPE, run_recipe
 
 
 def tree_digest(*dirs: Path) -> dict[str, str]:
@@ -40,13 +28,6 @@ def tree_digest(*dirs: Path) -> dict[str, str]:
             if p.is_file() and "tensorboard" not in p.parts:
                 out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("mini_cmn")
-    run_recipe(work, "--stop-stage", "5")
-    return work
 
 
 def test_data_stages(work: Path) -> None:

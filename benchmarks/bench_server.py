@@ -1,0 +1,171 @@
+"""Throughput and latency of ``asrt serve`` (HTTP) on loopback: ``POST /all`` with the same audio from
+1, 4 and 16 concurrent clients, and a soak run (``--duration``) that counts failed requests and the
+server's memory before and after.
+
+Starts its own server (``asrt serve --protocol http`` on a free loopback port) with the packaged model.
+Each client is a thread that sends its next request as soon as the previous answer arrived; a request
+fails unless it gets HTTP 200 with status_code 200000. Prints Markdown tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from asrt.audio import load_audio
+from asrt.serving.client import Pcm
+from asrt.serving.protocol import OK
+from asrt.serving.server import default_workers
+from benchlib import machine_header, markdown_table, require_files, run_benchmark
+
+RATE = 16000
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", type=Path, required=True, help="packaged model directory, e.g. exp/default/model")
+    p.add_argument("--audio", type=Path, required=True,
+                   help="a WAV/FLAC recording, repeated or cut to --audio-seconds (e.g. a test utterance)")
+    p.add_argument("--audio-seconds", type=float, default=5.0)
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="concurrency levels")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per concurrency level")
+    p.add_argument("--duration", type=float, default=None,
+                   help="instead: a soak run of this many seconds with --soak-clients clients")
+    p.add_argument("--soak-clients", type=int, default=16)
+    p.add_argument("--workers", type=int, default=default_workers(), help="the server's recognition workers")
+    return p.parse_args()
+
+
+def request_body(path: Path, seconds: float) -> bytes:
+    """The /all JSON body of ``path`` repeated (with 0.3 s pauses) or cut to exactly ``seconds``."""
+    speech = load_audio(path)
+    one = np.concatenate([speech, np.zeros(int(0.3 * RATE), dtype=np.float32)])
+    samples = np.tile(one, int(np.ceil(seconds * RATE / len(one))))[: int(seconds * RATE)]
+    return json.dumps(Pcm.from_float(samples).json_body()).encode()
+
+
+def start_server(model_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    """``asrt serve`` on a free loopback port; returns the process and its URL once /health answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "asrt.cli", "--log-level", "WARNING", "serve", "--model-dir",
+                             str(model_dir), "--protocol", "http", "--host", "127.0.0.1", "--http-port", str(port),
+                             "--workers", str(workers)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"asrt serve exited with status {proc.returncode}; see its messages above")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=5).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("asrt serve did not answer /health within 300 s")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the server and its recognition workers)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [pid] + [p for c in children for p in process_tree(c)]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` and its descendants, in MiB."""
+    total_kib = 0
+    for p in process_tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+def load(url: str, body: bytes, clients: int, seconds: float) -> dict:
+    """``clients`` threads POST ``body`` to /all for ``seconds``; latencies (s) of good requests, failures."""
+    latencies, failures, lock = [], [], threading.Lock()
+    end = time.perf_counter() + seconds
+
+    def client() -> None:
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            try:
+                request = urllib.request.Request(url + "/all", data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=300) as r:
+                    answer = json.loads(r.read())
+                ok = answer.get("status_code") == OK
+                reason = answer.get("status_message")
+            except (OSError, ValueError) as e:
+                ok, reason = False, repr(e)
+            with lock:
+                if ok:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    failures.append(reason)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"latencies": np.array(latencies), "failures": failures, "wall": time.perf_counter() - t0}
+
+
+def percentiles_ms(latencies: np.ndarray) -> list[str]:
+    """p50, p90 and p99 in milliseconds."""
+    return [f"{x * 1000:.0f}" for x in np.percentile(latencies, [50, 90, 99])] if len(latencies) else ["-"] * 3
+
+
+def main() -> None:
+    """Start the server, warm it up, run the concurrency levels (or the soak run) and print the tables."""
+    args = parse_args()
+    require_files(args.model_dir / "model.pt", hint="give a packaged model directory written by stage 8 (asrt package)")
+    require_files(args.audio, hint="give a WAV or FLAC recording")
+    body = request_body(args.audio, args.audio_seconds)
+    proc, url = start_server(args.model_dir, args.workers)
+    try:
+        # Warm-up at the highest concurrency, so that "before" is the memory of a server in steady use.
+        load(url, body, args.soak_clients if args.duration else max(args.clients), 5.0)
+        threads = max(1, default_workers() // args.workers)
+        print(machine_header(f"{threads} per worker"))
+        print(f"\n`asrt serve --protocol http --workers {args.workers}` with `{args.model_dir}`; `POST /all` with "
+              f"{args.audio_seconds:g} s of audio ({len(body) / 1e6:.2f} MB body) on loopback\n")
+        if args.duration:
+            rss_before = rss_mib(proc.pid)
+            r = load(url, body, args.soak_clients, args.duration)
+            rss_after = rss_mib(proc.pid)
+            print(markdown_table(
+                ["clients", "seconds", "requests", "failed", "requests/s", "p50 ms", "p90 ms", "p99 ms",
+                 "server RSS before MiB", "server RSS after MiB"],
+                [[args.soak_clients, f"{r['wall']:.1f}", len(r["latencies"]) + len(r["failures"]), len(r["failures"]),
+                  f"{len(r['latencies']) / r['wall']:.2f}", *percentiles_ms(r["latencies"]),
+                  f"{rss_before:.0f}", f"{rss_after:.0f}"]]))
+            for reason in sorted(set(r["failures"]))[:5]:
+                print(f"\nfailure: {reason}")
+        else:
+            rows = []
+            for clients in args.clients:
+                r = load(url, body, clients, args.seconds)
+                rows.append([clients, len(r["latencies"]) + len(r["failures"]), len(r["failures"]),
+                             f"{len(r['latencies']) / r['wall']:.2f}", *percentiles_ms(r["latencies"])])
+            print(markdown_table(["clients", "requests", "failed", "requests/s", "p50 ms", "p90 ms", "p99 ms"], rows))
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+if __name__ == "__main__":
+    run_benchmark(main, "bench_server")

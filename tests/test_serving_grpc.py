@@ -1,0 +1,121 @@
+"""The gRPC server (``asrt serve``) with the CI model: ASRT's four methods, Stream's 206000/200000
+sequence, and bad input answered with status 500000."""
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+from asrt.serving.proto import messages, services
+from conftest import Server, Utterance
+
+
+@pytest.fixture(scope="module")
+def stub(server: Server):
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        yield services.AsrtGrpcServiceStub(channel)
+
+
+def wav(pcm: bytes, rate: int = 16000, channels: int = 1, width: int = 2):
+    return messages.SpeechRequest(wav_data=messages.WavData(samples=pcm, sample_rate=rate, channels=channels,
+                                                            byte_width=width))
+
+
+def chunks(pcm: bytes, seconds: float) -> list:
+    """SpeechRequests of ``pcm`` in about ``seconds`` each (none shorter)."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    return [wav(c.tobytes()) for c in np.array_split(samples, max(1, int(len(samples) / 16000 / seconds)))]
+
+
+def test_speech_all_language(stub, utterances: list[Utterance], reference: list[dict]) -> None:
+    for utt, ref in zip(utterances[:2], reference):
+        r = stub.Speech(wav(utt.pcm), timeout=60)
+        assert (r.status_code, r.status_message, list(r.result_data)) == (200000, "", ref["pinyin"])
+        r = stub.All(wav(utt.pcm), timeout=60)
+        assert (r.status_code, r.status_message, r.text_result) == (200000, "", ref["text"])
+    r = stub.Language(messages.LanguageRequest(pinyins=["zhong1", "guo2", "ren2", "min2"]), timeout=60)
+    assert (r.status_code, r.text_result) == (200000, "中国人民")
+
+
+def test_stream_of_one_utterance(stub, utterances: list[Utterance], reference: list[dict]) -> None:
+    pcm = utterances[0].pcm
+    sent = chunks(pcm, 1.0)
+    answers = [(r.status_code, r.text_result) for r in stub.Stream(iter(sent), timeout=60)]
+    # One partial result per chunk (each is at least 0.5 s), then the committed segment.
+    assert [code for code, _ in answers] == [206000] * len(sent) + [200000], answers
+    assert answers[-1][1] == reference[0]["text"]
+    assert answers[-2][1] == reference[0]["text"]  # the last partial saw all the audio too
+
+
+def test_stream_commits_segments_as_audio_grows(stub, utterances: list[Utterance]) -> None:
+    pause = bytes(16000)  # 0.5 s
+    pcm = b"".join(u.pcm + pause for u in utterances)
+    assert len(pcm) / 32000 > 12  # longer than one 10 s segment
+    answers = [(r.status_code, r.text_result) for r in stub.Stream(iter(chunks(pcm, 2.0)), timeout=120)]
+    codes = [code for code, _ in answers]
+    assert set(codes) == {206000, 200000} and codes[0] == 206000 and codes[-1] == 200000, codes
+    # A segment was committed mid-stream, and the stream went on with partial results after it.
+    first_commit = codes.index(200000)
+    assert first_commit < len(codes) - 1 and 206000 in codes[first_commit:], codes
+    assert all(text for code, text in answers if code == 200000), answers
+
+
+def test_stream_without_audio(stub) -> None:
+    answers = [(r.status_code, r.text_result) for r in stub.Stream(iter([]), timeout=60)]
+    assert answers == [(200000, "")]
+
+
+def test_stream_bad_chunk_ends_it_with_an_error(stub, utterances: list[Utterance]) -> None:
+    sent = [*chunks(utterances[0].pcm[:64000], 1.0), wav(b"\x00" * 3)]
+    answers = list(stub.Stream(iter(sent), timeout=60))
+    assert [r.status_code for r in answers] == [206000, 206000, 500000]
+    assert "multiple" in answers[-1].status_message
+
+
+BAD_REQUESTS = {
+    "no wav_data": (messages.SpeechRequest(), "wav_data"),
+    "odd byte count": (wav(b"\x00" * 3), "multiple"),
+    "byte_width 3": (wav(b"\x00" * 6, width=3), "byte_width 3"),
+    "byte_width 0": (wav(b"\x00" * 6, width=0), "byte_width 0"),
+    "empty audio": (wav(b""), "empty"),
+    "zero channels": (wav(b"\x00" * 4, channels=0), "channels"),
+    "sample_rate 0": (wav(b"\x00" * 4, rate=0), "out of range"),
+    "negative sample_rate": (wav(b"\x00" * 4, rate=-8000), "out of range"),
+    "absurd sample_rate": (wav(b"\x00" * 4, rate=2**31 - 1), "out of range"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+@pytest.mark.parametrize("method", ["Speech", "All"])
+def test_bad_requests_get_status_500000(stub, method: str, case: str) -> None:
+    request, word = BAD_REQUESTS[case]
+    r = getattr(stub, method)(request, timeout=60)
+    assert r.status_code == 500000 and word in r.status_message, r
+    assert not (r.result_data if method == "Speech" else r.text_result)
+
+
+def test_unknown_pinyin(stub) -> None:
+    r = stub.Language(messages.LanguageRequest(pinyins=["ni3", "xx9"]), timeout=60)
+    assert r.status_code == 500000 and "xx9" in r.status_message
+
+
+def test_message_over_the_limit_then_a_good_request(stub, utterances: list[Utterance], reference: list[dict]) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.All(wav(bytes(3 << 20)), timeout=60)  # the server's limit is 2 MiB
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    r = stub.All(wav(utterances[0].pcm), timeout=60)
+    assert (r.status_code, r.text_result) == (200000, reference[0]["text"])
+
+
+def test_concurrent_requests(stub, utterances: list[Utterance], reference: list[dict]) -> None:
+    jobs = [i % len(utterances) for i in range(16)]
+    futures = [stub.All.future(wav(utterances[i].pcm), timeout=120) for i in jobs]
+    assert [f.result().text_result for f in futures] == [reference[i]["text"] for i in jobs]
+
+
+def test_any_rate_and_channels(stub, utterances: list[Utterance], reference: list[dict]) -> None:
+    mono = np.frombuffer(utterances[1].pcm, dtype="<i2")
+    r = stub.Speech(wav(np.repeat(mono, 3).astype("<i2").tobytes(), channels=3), timeout=60)
+    assert (r.status_code, list(r.result_data)) == (200000, reference[1]["pinyin"])
+    r = stub.Speech(wav(np.repeat(mono, 3).astype("<i2").tobytes(), rate=48000), timeout=60)
+    assert r.status_code == 200000 and len(r.result_data) > 0
