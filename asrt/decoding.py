@@ -56,8 +56,14 @@ class HlgDecoder:
         beam: float = 16.0,
         max_active: int = 3000,
         acoustic_scale: float = 1.0,
+        blank_penalty: float = 0.0,
     ) -> None:
-        """Load HLG.fst and words.txt; tokens.txt defaults to the one beside words.txt."""
+        """Load HLG.fst and words.txt; tokens.txt defaults to the one beside words.txt.
+
+        ``blank_penalty`` is subtracted from the blank's log-prob (column 0) before the search: without
+        it the LM makes skipping an unlikely word cheaper than emitting it, and HLG deletes syllables
+        that greedy decoding keeps.
+        """
         hlg_path, words_path = Path(hlg_path), Path(words_path)
         tokens_path = Path(tokens_path) if tokens_path is not None else words_path.with_name("tokens.txt")
         if not hlg_path.is_file():
@@ -75,6 +81,7 @@ class HlgDecoder:
         self.beam = beam
         self.max_active = max_active
         self.acoustic_scale = acoustic_scale
+        self.blank_penalty = blank_penalty
 
     @classmethod
     def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None, **overrides) -> "HlgDecoder":
@@ -83,7 +90,8 @@ class HlgDecoder:
         not None win."""
         cfg = dict(decode_cfg or {})
         cfg.update({k: v for k, v in overrides.items() if v is not None})
-        opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float)) if k in cfg}
+        opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float),
+                                          ("blank_penalty", float)) if k in cfg}
         graph_dir = Path(graph_dir)
         return cls(graph_dir / "HLG.fst", graph_dir / "words.txt", graph_dir / "tokens.txt", **opts)
 
@@ -95,6 +103,9 @@ class HlgDecoder:
     def decode(self, log_probs: np.ndarray | torch.Tensor) -> list[str]:
         """Decode one utterance's [T, V] log-softmax outputs into words ([] if nothing survives)."""
         x = _as_matrix(log_probs)
+        if self.blank_penalty:
+            x = x.copy()
+            x[:, 0] -= np.float32(self.blank_penalty)
         if self.acoustic_scale != 1.0:
             x = x * np.float32(self.acoustic_scale)
         return self._search(x)

@@ -278,6 +278,21 @@ def test_acoustic_scale_and_tensor_input(lang: Path) -> None:
     assert d.decode(torch.from_numpy(frames(["you3", "shi4"]))) == ["有", "事"]
 
 
+def test_blank_penalty_keeps_a_syllable_the_lm_would_drop(lang: Path) -> None:
+    # Frame 2 leans to blank (0.9) over cheng2 (0.1): 城 after 好 costs the LM 1.8 (log10; 4.1 nats)
+    # and the audio 2.2 nats, so plain search drops the syllable; a blank penalty of 8 nats makes
+    # emitting it the cheaper path.
+    x = frames(["ni3", "hao3", "<blk>"])
+    x[2, :] = math.log(1e-6)
+    x[2, TID["<blk>"]], x[2, TID["cheng2"]] = math.log(0.9), math.log(0.1)
+    plain = HlgDecoder(lang / "HLG.fst", lang / "words.txt")
+    assert plain.decode(x) == ["你", "好"]
+    penalised = HlgDecoder.from_dir(lang, {"blank_penalty": 8.0})
+    assert penalised.blank_penalty == 8.0
+    assert penalised.decode(x) == ["你", "好", "城"]
+    assert plain.decode(x) == ["你", "好"]  # the caller's array is not modified
+
+
 def test_decode_empty_input(decoder: HlgDecoder) -> None:
     assert decoder.decode(np.zeros((0, V), dtype=np.float32)) == []
     assert decoder.decode(frames(["<blk>", "<blk>"])) == []

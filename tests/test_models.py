@@ -12,6 +12,7 @@ TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
 
 @pytest.mark.parametrize("name,kwargs", [
     ("tdnn", {"channels": 32, "num_layers": 2}),
+    ("tdnn", {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4}),
     ("conformer", {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}),
 ])
 def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
@@ -29,6 +30,11 @@ def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
 def test_unknown_model_lists_known_ones():
     with pytest.raises(ValueError, match="conformer, tdnn"):
         build_model("lstm", num_features=80, vocab_size=5)
+
+
+def test_tdnn_frontend_must_be_known():
+    with pytest.raises(ValueError, match="conv1d or conv2d"):
+        build_model("tdnn", num_features=80, vocab_size=5, frontend="conv3d")
 
 
 def test_saved_model_loads_with_the_same_outputs(tmp_path):

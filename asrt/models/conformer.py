@@ -7,35 +7,7 @@ import torch
 from torch import nn
 
 from asrt.models import register
-
-
-class Conv2dSubsampling(nn.Module):
-    """Stride-2 3x3 convolutions (two for 4x, three for 8x time reduction), projected to ``d_model``."""
-
-    def __init__(self, num_features: int, d_model: int, channels: int = 32, factor: int = 8) -> None:
-        super().__init__()
-        if factor not in (4, 8):
-            raise ValueError(f"subsampling factor must be 4 or 8, not {factor}")
-        self.num_convs = 2 if factor == 4 else 3
-        layers: list[nn.Module] = []
-        freq = num_features
-        for i in range(self.num_convs):
-            layers += [nn.Conv2d(1 if i == 0 else channels, channels, 3, stride=2), nn.ReLU()]
-            freq = (freq - 1) // 2
-        self.conv = nn.Sequential(*layers)
-        self.out = nn.Linear(channels * freq, d_model)
-
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Number of output frames for inputs of ``lengths`` frames."""
-        for _ in range(self.num_convs):
-            lengths = (lengths - 1) // 2
-        return lengths
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.conv(x.unsqueeze(1))  # [N, C, T', F']
-        n, c, t, f = x.shape
-        x = self.out(x.transpose(1, 2).reshape(n, t, c * f))
-        return x, self.output_lengths(lengths)
+from asrt.models.subsampling import Conv2dSubsampling
 
 
 class FeedForward(nn.Module):
