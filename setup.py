@@ -27,6 +27,7 @@ setup(
         "pyyaml",
         "tqdm",
         "tensorboard",
+        "matplotlib==3.11.2",  # asrt compare: heatmap PNG (Agg backend)
         # asrt serve / asrt client
         "fastapi==0.165.0",
         "pydantic==2.14.4",
