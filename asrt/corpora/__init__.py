@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-CORPORA = {"mini_cmn": "asrt.corpora.mini_cmn"}
+CORPORA = {
+    "mini_cmn": "asrt.corpora.mini_cmn",
+    "stcmds": "asrt.corpora.stcmds",
+    "primewords": "asrt.corpora.primewords",
+    "aidatatang_200zh": "asrt.corpora.aidatatang_200zh",
+    "magicdata": "asrt.corpora.magicdata",
+}
 
 
 def get_corpus(name: str) -> ModuleType:

@@ -1,0 +1,105 @@
+"""aidatatang_200zh (OpenSLR SLR62): 200 hours of read Mandarin from 600 speakers, recorded on Android
+and iOS phones by Beijing DataTang, with an official speaker-disjoint train / dev / test split.
+
+The archive ``aidatatang_200zh.tgz`` holds one inner tarball per speaker, ``corpus/<split>/G0002.tar.gz``;
+stage 0 unpacks every inner tarball where it lies and deletes it (as Kaldi's recipe does), leaving::
+
+    aidatatang_200zh/
+        transcript/aidatatang_200_zh_transcript.txt   <utt> <word-segmented text>, all splits
+        corpus/{train,dev,test}/G0002/T0055G0002S0001.wav   (+ .txt, .metadata per utterance)
+
+A transcript line is ``T0055G0002S0001 以后 你 是 男孩 子``: the spaces are word segmentation and are
+removed. The speaker is the directory (``G0002``), as in lhotse and Kaldi.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+
+NAME = "aidatatang_200zh"
+SPLITS = ("train", "dev", "test")
+OPENSLR_ID = 62
+ARCHIVE = "aidatatang_200zh.tgz"
+ARCHIVE_MD5 = "6e0f4f39cd5f667a7ee53c397c8d0949"  # as PaddleSpeech's dataset/aidatatang_200zh verifies it
+ARCHIVE_BYTES = 18756983399
+TOP_DIR = "aidatatang_200zh"
+TRANSCRIPT = f"{TOP_DIR}/transcript/aidatatang_200_zh_transcript.txt"
+EXPECTED_UTTERANCES = 237265
+
+
+def check_layout(corpus_dir: Path) -> list[str]:
+    """What is missing from an extracted aidatatang_200zh (inner tarballs still packed count as missing)."""
+    corpus_dir = Path(corpus_dir)
+    missing = missing_paths(corpus_dir, [TRANSCRIPT] + [f"{TOP_DIR}/corpus/{s}" for s in SPLITS])
+    for split in SPLITS:
+        split_dir = corpus_dir / TOP_DIR / "corpus" / split
+        if split_dir.is_dir() and next(split_dir.glob("*.tar.gz"), None) is not None:
+            missing.append(f"{TOP_DIR}/corpus/{split}/*/ (inner tarballs not unpacked)")
+    return missing
+
+
+def unpack_speaker_tarballs(corpus_dir: Path) -> None:
+    """Unpack each ``corpus/<split>/<speaker>.tar.gz`` in place, then delete it (its marker stays)."""
+    from asrt.download import extract
+
+    for split in SPLITS:
+        tarballs = sorted((Path(corpus_dir) / TOP_DIR / "corpus" / split).glob("*.tar.gz"))
+        logging.info("aidatatang_200zh: unpacking %d speaker tarballs of %s", len(tarballs), split)
+        for tarball in tarballs:
+            extract(tarball, tarball.parent)
+            tarball.unlink()
+
+
+def read_transcripts(path: Path) -> dict[str, str]:
+    """``utt -> text`` with the word segmentation removed."""
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            out[fields[0]] = "".join(fields[1:])
+    return out
+
+
+def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
+    """Every utterance with audio and a transcript, by official split."""
+    corpus_dir = Path(corpus_dir)
+    texts = read_transcripts(corpus_dir / TRANSCRIPT)
+    by_split: dict[str, list[Utterance]] = {}
+    no_text = 0
+    for split in SPLITS:
+        by_split[split] = []
+        for wav in sorted((corpus_dir / TOP_DIR / "corpus" / split).glob("*/*.wav")):
+            if wav.stem not in texts:
+                no_text += 1
+                continue
+            by_split[split].append(Utterance(wav.stem, wav, wav.parent.name, texts[wav.stem]))
+    if no_text:
+        logging.warning("aidatatang_200zh: skipped %d audio files without a transcript", no_text)
+    total = sum(len(v) for v in by_split.values())
+    if total != EXPECTED_UTTERANCES:
+        logging.warning("aidatatang_200zh: found %d utterances, the full corpus has %d", total, EXPECTED_UTTERANCES)
+    return by_split
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+    """Stage 0: fetch SLR62 into ``corpus_dir``, unpack it and its per-speaker tarballs."""
+    from asrt.corpora.archives import fetch_and_extract
+
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout, after_extract=unpack_speaker_tarballs)
+
+
+def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
+    """Stage 1: manifests for the official train / dev / test split."""
+    from asrt.corpora.archives import require_layout
+
+    require_layout(NAME, Path(corpus_dir), check_layout)
+    for split, utterances in read_utterances(corpus_dir).items():
+        write_utterance_manifests(manifest_dir, NAME, split, utterances)
+
+
+def extra_lm_text(corpus_dir: Path) -> list[Path]:
+    """No text beyond the training transcripts."""
+    return []

@@ -1,0 +1,111 @@
+"""MAGICDATA Mandarin Chinese Read Speech Corpus (OpenSLR SLR68): 755 hours of read Mandarin, mostly
+recorded on mobile phones, by 1,080 speakers, with an official speaker-disjoint train / dev / test split.
+
+Layout after stage 0 (``corpus_dir``; one archive per split, ``{train,dev,test}_set.tar.gz``)::
+
+    {train,dev,test}/
+        TRANS.txt                      tab-separated, a header line, then one line per utterance
+        <speaker>/<utterance>.wav      e.g. 38_5716/38_5716_20170914202211.wav
+
+``TRANS.txt``::
+
+    UtteranceID<TAB>SpeakerID<TAB>Transcription
+    38_5716_20170914202211.wav<TAB>38_5716<TAB>我要听[FIL]周杰伦的歌
+
+Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL]`` (a filled pause),
+``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
+transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
+utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
+dropped later by the shared normalisation (asrt.text), like those of every corpus.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+
+NAME = "magicdata"
+SPLITS = ("train", "dev", "test")
+OPENSLR_ID = 68
+# OpenSLR publishes no md5 for these archives; their sizes in bytes (as Kaldi's multi_cn checks them) are verified.
+ARCHIVES = [(f"{s}_set.tar.gz", None, size)
+            for s, size in (("train", 52627842921), ("dev", 1035537823), ("test", 2201936013))]
+EXPECTED_UTTERANCES = 609552
+BAD_UTTERANCES = frozenset({"16_4013_20170819121429", "18_1565_20170712000170"})
+
+_UNINTELLIGIBLE = re.compile(r"\[\s*\*\s*\]")
+_MARKER = re.compile(r"\[\s*[A-Za-z]+\s*\]")
+
+
+def clean_transcript(text: str) -> str | None:
+    """Remove MAGICDATA's non-speech markers (``[FIL]``, ``[SPK]``, ...); None when ``[*]`` makes it unusable."""
+    if _UNINTELLIGIBLE.search(text):
+        return None
+    text = _MARKER.sub("", text)
+    return text.strip() or None
+
+
+def check_layout(corpus_dir: Path) -> list[str]:
+    """What is missing from an extracted MAGICDATA under ``corpus_dir``."""
+    return missing_paths(Path(corpus_dir), [f"{s}/TRANS.txt" for s in SPLITS])
+
+
+def read_trans(path: Path) -> dict[str, tuple[str, str]]:
+    """``utterance id -> (speaker, raw transcript)`` from one ``TRANS.txt``."""
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        fields = line.split("\t") if "\t" in line else line.split(maxsplit=2)
+        if len(fields) < 3 or fields[0] == "UtteranceID" or not fields[0].endswith(".wav"):
+            continue
+        out[fields[0][: -len(".wav")]] = (fields[1].strip(), fields[2].strip())
+    return out
+
+
+def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
+    """Every usable utterance with audio and a transcript, by official split."""
+    corpus_dir = Path(corpus_dir)
+    by_split: dict[str, list[Utterance]] = {}
+    dropped = no_text = 0
+    for split in SPLITS:
+        trans = read_trans(corpus_dir / split / "TRANS.txt")
+        by_split[split] = []
+        for wav in sorted((corpus_dir / split).glob("*/*.wav")):
+            if wav.stem not in trans:
+                no_text += 1
+                continue
+            speaker, raw = trans[wav.stem]
+            text = None if wav.stem in BAD_UTTERANCES else clean_transcript(raw)
+            if text is None:
+                dropped += 1
+                continue
+            by_split[split].append(Utterance(wav.stem, wav, speaker, text))
+    if dropped or no_text:
+        logging.warning("MAGICDATA: left out %d utterances (unintelligible or known broken) and %d audio files "
+                        "without a transcript", dropped, no_text)
+    total = sum(len(v) for v in by_split.values()) + dropped + no_text
+    if total != EXPECTED_UTTERANCES:
+        logging.warning("MAGICDATA: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
+    return by_split
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+    """Stage 0: fetch and unpack the three SLR68 archives into ``corpus_dir``, unless it already holds them."""
+    from asrt.corpora.archives import fetch_and_extract
+
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, ARCHIVES, check_layout)
+
+
+def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
+    """Stage 1: manifests for the official train / dev / test split."""
+    from asrt.corpora.archives import require_layout
+
+    require_layout(NAME, Path(corpus_dir), check_layout)
+    for split, utterances in read_utterances(corpus_dir).items():
+        write_utterance_manifests(manifest_dir, NAME, split, utterances)
+
+
+def extra_lm_text(corpus_dir: Path) -> list[Path]:
+    """No text beyond the training transcripts."""
+    return []

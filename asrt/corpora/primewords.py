@@ -1,0 +1,113 @@
+"""Primewords Chinese Corpus Set 1 (OpenSLR SLR47): about 100 hours of read Mandarin recorded on smart
+phones by 296 speakers, 50,384 audio files, released by Shanghai Primewords without a dev or test set.
+
+Layout after stage 0 (``corpus_dir``)::
+
+    primewords_md_2018_set1/
+        set1_transcript.json            one JSON array, one record per utterance
+        audio_files/<h>/<hh>/<uuid>.wav the file's first one and first two hex digits shard the files
+
+A record of ``set1_transcript.json`` (word-segmented text, string ids; further fields are ignored)::
+
+    {"id": "1", "text": "今天 天气 很 好", "user_id": "257", "file": "0a1b2c3d-....wav"}
+
+Odd cases of the real file: 50,902 records for 50,384 audio files, because 518 records repeat a file.
+A repeated file whose records agree is kept once; one whose records disagree on text or speaker cannot
+be trusted and is dropped. Records without audio and audio without a record are skipped with a warning.
+
+The split (no official one exists): a speaker (``user_id``) goes to dev when the sha1 of
+``primewords:<user_id>``, read as a fraction of 2^64, is below ``DEV_FRACTION``, to test when below
+``DEV_FRACTION + TEST_FRACTION``, and to train otherwise: the same on every machine and run, whatever
+the order of the records or files, and never moved by other speakers being added or missing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, write_utterance_manifests
+
+NAME = "primewords"
+SPLITS = ("train", "dev", "test")
+OPENSLR_ID = 47
+ARCHIVE = "primewords_md_2018_set1.tar.gz"
+# OpenSLR publishes no md5 for this archive; its size in bytes (as Kaldi's multi_cn checks it) is verified instead.
+ARCHIVE_MD5 = None
+ARCHIVE_BYTES = 9057625192
+TOP_DIR = "primewords_md_2018_set1"
+TRANSCRIPT = f"{TOP_DIR}/set1_transcript.json"
+AUDIO_DIR = f"{TOP_DIR}/audio_files"
+EXPECTED_FILES = 50384
+DEV_FRACTION = 0.05
+TEST_FRACTION = 0.05
+
+
+def split_of(user_id: str) -> str:
+    """The split of speaker ``user_id``: see the module docstring."""
+    return heldout_split(user_id, DEV_FRACTION, TEST_FRACTION, salt=NAME)
+
+
+def check_layout(corpus_dir: Path) -> list[str]:
+    """What is missing from an extracted Primewords set 1 under ``corpus_dir``."""
+    return missing_paths(Path(corpus_dir), [TRANSCRIPT, AUDIO_DIR])
+
+
+def read_records(transcript: Path) -> dict[str, tuple[str, str]]:
+    """``file -> (user_id, text)`` from ``set1_transcript.json``, repeated files resolved as documented."""
+    records: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for rec in json.loads(Path(transcript).read_text(encoding="utf-8-sig")):
+        records[rec["file"]].add((str(rec["user_id"]), str(rec["text"])))
+    out, conflicting = {}, 0
+    for file_name, values in records.items():
+        if len(values) == 1:
+            out[file_name] = next(iter(values))
+        else:
+            conflicting += 1
+    if conflicting:
+        logging.warning("Primewords: dropped %d audio files whose repeated records disagree", conflicting)
+    return out
+
+
+def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
+    """Every Primewords utterance with both audio and a record, by split."""
+    corpus_dir = Path(corpus_dir)
+    records = read_records(corpus_dir / TRANSCRIPT)
+    audio = {p.name: p for p in sorted((corpus_dir / AUDIO_DIR).rglob("*.wav"))}
+    if len(audio) != EXPECTED_FILES:
+        logging.warning("Primewords: found %d audio files, the full corpus has %d", len(audio), EXPECTED_FILES)
+    by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    for file_name, path in audio.items():
+        if file_name not in records:
+            continue
+        user_id, text = records[file_name]
+        # Word segmentation is not part of the transcript.
+        by_split[split_of(user_id)].append(Utterance(path.stem, path, user_id, "".join(text.split())))
+    no_audio, no_record = len(records.keys() - audio.keys()), len(audio.keys() - records.keys())
+    if no_audio or no_record:
+        logging.warning("Primewords: skipped %d records without audio and %d audio files without a record",
+                        no_audio, no_record)
+    return by_split
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+    """Stage 0: fetch and unpack SLR47 into ``corpus_dir``, unless it already holds the corpus."""
+    from asrt.corpora.archives import fetch_and_extract
+
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout)
+
+
+def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
+    """Stage 1: manifests for the speaker-disjoint train / dev / test split."""
+    from asrt.corpora.archives import require_layout
+
+    require_layout(NAME, Path(corpus_dir), check_layout)
+    for split, utterances in read_utterances(corpus_dir).items():
+        write_utterance_manifests(manifest_dir, NAME, split, utterances)
+
+
+def extra_lm_text(corpus_dir: Path) -> list[Path]:
+    """No text beyond the training transcripts."""
+    return []
