@@ -111,6 +111,16 @@ def cmd_package(args) -> None:
     logging.info("Packaged model in %s", out)
 
 
+def cmd_compare(args) -> None:
+    """Decode every test set with every model; PER and CER matrix as Markdown, JSON and a heatmap PNG."""
+    from asrt.compare import compare, parse_labelled
+
+    models = [parse_labelled(s, "--model") for s in args.model]
+    tests = [parse_labelled(s, "--test") for s in args.test]
+    compare(models, tests, Path(args.out_dir), args.num_threads)
+    print((Path(args.out_dir) / "matrix.md").read_text(), end="")
+
+
 def cmd_recognize(args) -> int:
     """Recognise audio files; one JSON object per line; exit 1 if any file failed."""
     from asrt.audio import AudioError, load_audio
@@ -236,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--exp-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--out", required=True)
+    sp = verb("compare", cmd_compare, "decode every corpus's test set with every model: PER/CER matrix and heatmap")
+    sp.add_argument("--model", action="append", required=True, metavar="CORPUS=DIR",
+                    help="a packaged model (stage 8) and the corpus it was trained on; repeat for each row")
+    sp.add_argument("--test", action="append", required=True, metavar="CORPUS=CUTS",
+                    help="a test cut set with features (stage 3) and its corpus; repeat for each column")
+    sp.add_argument("--out-dir", required=True, help="where matrix.{md,json,png} and per-pair results go")
+    sp.add_argument("--num-threads", type=int, default=1, help="torch threads for the acoustic model")
     sp = verb("recognize", cmd_recognize, "recognise audio files (WAV/FLAC) with a packaged model")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--device", default="cpu")

@@ -17,11 +17,11 @@ from asrt.scoring import char_tokens, format_summary, write_score_report
 from asrt.train import load_model
 
 
-def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder) -> dict:
+def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str = "decoding") -> dict:
     """Decode every cut; return references, hypotheses and timing (seconds of model and search time)."""
     refs_py, refs_ch, hyps_py, hyps_ch = {}, {}, {}, {}
     t_model = t_greedy = t_hlg = audio = 0.0
-    for cut in tqdm(cuts, desc="decoding", unit="utt"):
+    for cut in tqdm(cuts, desc=desc, unit="utt"):
         sup = cut.supervisions[0]
         refs_py[cut.id] = sup.custom["pinyin"].split()
         refs_ch[cut.id] = char_tokens(sup.text)
@@ -65,18 +65,24 @@ def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], o
     decoder = HlgDecoder.from_dir(lang_dir, decode_cfg)
     summary = {}
     for split, path in cuts_by_split.items():
-        r = decode_cuts(model, load_manifest_lazy(path), tokens, decoder)
-        split_dir = Path(out_dir) / split
-        per = write_score_report(split_dir, "greedy_pinyin", r["refs_py"], r["hyps_py"], metric="PER")
-        cer = write_score_report(split_dir, "hlg_char", r["refs_ch"], r["hyps_ch"], metric="CER")
-        text = (f"{format_summary(per, 'PER')}  (greedy CTC, tonal pinyin)\n"
-                f"{format_summary(cer, 'CER')}  (HLG, characters)\n"
-                f"RTF greedy {r['rtf_greedy']:.4f}, RTF HLG {r['rtf_hlg']:.4f} ({num_threads} thread(s))\n")
-        write_text_atomic(split_dir / "summary.txt", text)
-        logging.info("%s:\n%s", split, text)
-        summary[split] = {"per": 100 * per.rate, "cer": 100 * cer.rate,
-                          "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"]}
+        summary[split] = decode_and_score(model, load_manifest_lazy(path), tokens, decoder, Path(out_dir) / split,
+                                          num_threads)
+        logging.info("%s:\n%s", split, (Path(out_dir) / split / "summary.txt").read_text())
     return summary
+
+
+def decode_and_score(model, cuts, tokens: TokenTable, decoder: HlgDecoder, split_dir: Path,
+                     num_threads: int = 1, desc: str = "decoding") -> dict[str, float]:
+    """Decode ``cuts``, write the score reports and ``summary.txt`` into ``split_dir``; return
+    {per, cer, rtf_greedy, rtf_hlg} (error rates in percent)."""
+    r = decode_cuts(model, cuts, tokens, decoder, desc)
+    per = write_score_report(split_dir, "greedy_pinyin", r["refs_py"], r["hyps_py"], metric="PER")
+    cer = write_score_report(split_dir, "hlg_char", r["refs_ch"], r["hyps_ch"], metric="CER")
+    text = (f"{format_summary(per, 'PER')}  (greedy CTC, tonal pinyin)\n"
+            f"{format_summary(cer, 'CER')}  (HLG, characters)\n"
+            f"RTF greedy {r['rtf_greedy']:.4f}, RTF HLG {r['rtf_hlg']:.4f} ({num_threads} thread(s))\n")
+    write_text_atomic(Path(split_dir) / "summary.txt", text)
+    return {"per": 100 * per.rate, "cer": 100 * cer.rate, "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"]}
 
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict) -> str:
