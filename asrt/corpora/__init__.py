@@ -11,6 +11,8 @@ from types import ModuleType
 
 CORPORA = {
     "mini_cmn": "asrt.corpora.mini_cmn",
+    "aishell": "asrt.corpora.aishell",
+    "thchs30": "asrt.corpora.thchs30",
     "stcmds": "asrt.corpora.stcmds",
     "primewords": "asrt.corpora.primewords",
     "aidatatang_200zh": "asrt.corpora.aidatatang_200zh",

@@ -1,0 +1,122 @@
+"""AISHELL-1 (OpenSLR SLR33): 178 hours of read Mandarin, 400 speakers, 16 kHz, official train/dev/test.
+
+On-disk layout once ``data_aishell.tgz`` is extracted into ``corpus_dir`` (as lhotse and Kaldi expect)::
+
+    data_aishell/transcript/aishell_transcript_v0.8.txt    <utt-id> <words separated by spaces>
+    data_aishell/wav/S0002.tar.gz ... S0916.tar.gz          one tarball per speaker, each holding
+                                                             <split>/<speaker>/<utt-id>.wav
+    resource_aishell/{lexicon.txt,speaker.info}             from resource_aishell.tgz
+
+Transcript line: ``BAC009S0002W0122 而 对 楼市 成交 抑制 作用 最 大 的 限 购``. The speaker is the
+directory name (``S0002``); train has 340 speakers, dev 40, test 20, disjoint. Some wav files have no
+transcript line (Kaldi and lhotse skip them too). Stage 0 unpacks the per-speaker tarballs, which lhotse's
+``download_aishell`` does but a hand-extracted corpus lacks; text rules: ``TEXT_RULES["aishell"]``.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from asrt.corpora.archives import fetch_and_extract
+from asrt.download import extract
+from asrt.manifests import write_manifests
+from asrt.text import normalize_transcript
+
+SPLITS = ("train", "dev", "test")
+OPENSLR_ID = 33
+# md5 sums as published with PaddleSpeech's AISHELL-1 download script.
+ARCHIVES = [("data_aishell.tgz", "2f494334227864a8a8fec932999db9d8", None),
+            ("resource_aishell.tgz", "957d480a0fcac85fc18e550756f624e5", None)]
+TRANSCRIPT = Path("data_aishell/transcript/aishell_transcript_v0.8.txt")
+WAV_DIR = Path("data_aishell/wav")
+
+
+def speaker_tarballs(corpus_dir: Path) -> list[Path]:
+    """The per-speaker tarballs ``data_aishell/wav/S*.tar.gz`` (still there, unpacked or not)."""
+    return sorted((Path(corpus_dir) / WAV_DIR).glob("*.tar.gz"))
+
+
+def packed_speakers(corpus_dir: Path) -> list[Path]:
+    """The per-speaker tarballs not unpacked yet: neither stage 0's marker nor lhotse's ``.completed``."""
+    if (Path(corpus_dir) / "data_aishell" / ".completed").exists():  # lhotse's download_aishell unpacked them
+        return []
+    return [t for t in speaker_tarballs(corpus_dir) if not (t.parent / f".{t.name}.extracted").exists()]
+
+
+def unpack_speakers(corpus_dir: Path, num_jobs: int = 1) -> int:
+    """Unpack every per-speaker tarball not unpacked yet into ``data_aishell/wav``; return how many.
+
+    The tarballs stay (a marker records each one done); delete them by hand to save 15 GB.
+    """
+    wav_dir = Path(corpus_dir) / WAV_DIR
+    todo = packed_speakers(corpus_dir)
+    if todo:
+        logging.info("Unpacking %d per-speaker tarballs in %s", len(todo), wav_dir)
+    with ThreadPoolExecutor(max(1, num_jobs)) as pool:
+        list(pool.map(lambda tarball: extract(tarball, wav_dir), todo))
+    return len(todo)
+
+
+def missing_layout(corpus_dir: Path) -> list[str]:
+    """What of the extracted ``data_aishell.tgz`` is missing from ``corpus_dir`` (empty when complete)."""
+    return [str(p) for p in (TRANSCRIPT, WAV_DIR) if not (Path(corpus_dir) / p).exists()]
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+    """Stage 0: download and extract AISHELL-1 unless ``corpus_dir`` holds it; unpack the speaker tarballs."""
+    fetch_and_extract("AISHELL-1", corpus_dir, config, OPENSLR_ID, ARCHIVES, missing_layout)
+    unpack_speakers(corpus_dir, num_jobs)
+
+
+def read_transcripts(path: Path) -> dict[str, str]:
+    """``utt-id -> raw transcript`` (words still space-separated) from the transcript file."""
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        fields = line.split(maxsplit=1)
+        if len(fields) == 2:
+            out[fields[0]] = fields[1]
+    return out
+
+
+def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
+    """Stage 1: recordings and normalised supervisions per split (``aishell_{recordings,supervisions}_<split>``)."""
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    corpus_dir = Path(corpus_dir)
+    if not (corpus_dir / TRANSCRIPT).exists():
+        raise FileNotFoundError(f"{corpus_dir / TRANSCRIPT} is missing: run stage 0, or point --corpus-dir at "
+                                "the directory that holds data_aishell/.")
+    packed = [t.name for t in packed_speakers(corpus_dir)]
+    if packed:
+        raise FileNotFoundError(f"{len(packed)} per-speaker tarballs in {corpus_dir / WAV_DIR} (e.g. {packed[0]}) "
+                                "are not unpacked: run stage 0.")
+    transcripts = read_transcripts(corpus_dir / TRANSCRIPT)
+    for split in SPLITS:
+        wavs = sorted((corpus_dir / WAV_DIR / split).glob("*/*.wav"))
+        if not wavs:
+            raise FileNotFoundError(f"no audio in {corpus_dir / WAV_DIR / split}: run stage 0.")
+        recordings, supervisions, untranscribed, rejected = [], [], 0, 0
+        for wav in wavs:
+            utt = wav.stem
+            if utt not in transcripts:
+                untranscribed += 1
+                continue
+            text = normalize_transcript(transcripts[utt], "aishell")
+            if text is None:
+                rejected += 1
+                continue
+            rec = Recording.from_file(wav, recording_id=utt)
+            recordings.append(rec)
+            supervisions.append(SupervisionSegment(id=utt, recording_id=utt, start=0.0, duration=rec.duration,
+                                                   channel=0, text=text, language="Chinese", speaker=wav.parent.name))
+        write_manifests(manifest_dir, "aishell", split, RecordingSet.from_recordings(recordings),
+                        SupervisionSet.from_segments(supervisions))
+        logging.info("aishell %s: %d utterances of %d speakers, %.1f h; %d without transcript, %d rejected by the "
+                     "text rules", split, len(recordings), len({s.speaker for s in supervisions}),
+                     sum(r.duration for r in recordings) / 3600, untranscribed, rejected)
+
+
+def extra_lm_text(corpus_dir: Path) -> list[Path]:
+    """None: the LM trains on the training transcripts only (the transcript file also holds dev and test)."""
+    return []
