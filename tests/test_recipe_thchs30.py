@@ -1,0 +1,88 @@
+"""egs/thchs30 on a miniature THCHS-30 replica: stage 0 finds the corpus and downloads nothing, stages 1-7
+run for real on the tiny replica config, and the labels are the corpus's pinyin line, not pypinyin's."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import replica_thchs30
+from asrt.corpora import thchs30
+from asrt.pinyin import text_to_pinyin
+from recipe_runner import run_corpus_recipe
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    """The replica after ``run.sh --stage 0 --stop-stage 7``, and the work directory."""
+    corpus = replica_thchs30.build(tmp_path_factory.mktemp("thchs30_corpus"))
+    work = tmp_path_factory.mktemp("thchs30_work")
+    proc = run_corpus_recipe("thchs30", corpus, work, "--stage", "0")
+    return corpus, work, proc
+
+
+def test_stage0_skips_the_download_when_the_corpus_is_there(recipe_run):
+    corpus, _, proc = recipe_run
+    assert "already holds the THCHS-30 corpus; nothing to download" in proc.stderr
+    assert not list(corpus.glob("*.tgz*"))
+
+
+def test_manifests_follow_the_official_split_directories(recipe_run):
+    _, work, _ = recipe_run
+    for split, utts in replica_thchs30.UTTERANCES.items():
+        sups = _jsonl(work / f"data/manifests/thchs30_supervisions_{split}.jsonl.gz")
+        assert sorted(s["id"] for s in sups) == sorted(u[0] for u in utts)
+        assert {s["speaker"] for s in sups} == {u[0].split("_")[0] for u in utts}
+        recs = _jsonl(work / f"data/manifests/thchs30_recordings_{split}.jsonl.gz")
+        assert all(f"/data_thchs30/{split}/" in r["sources"][0]["source"] for r in recs)
+    train = {s["id"]: s for s in _jsonl(work / "data/manifests/thchs30_supervisions_train.jsonl.gz")}
+    assert train["B15_102"]["text"] == "判处六年"  # the stray "l =" annotation removed
+
+
+def test_labels_are_the_pinyin_line_even_where_pypinyin_differs(recipe_run):
+    _, work, _ = recipe_run
+    labelled = {s["id"]: s for split in thchs30.SPLITS
+                for s in _jsonl(work / f"data/manifests/thchs30_supervisions_labelled_{split}.jsonl.gz")}
+    pinyin_line = {u[0]: u[2] for utts in replica_thchs30.UTTERANCES.values() for u in utts}
+    assert {k: s["custom"]["pinyin"] for k, s in labelled.items()} == pinyin_line
+    for utt, (ours, theirs) in replica_thchs30.PYPINYIN_DIFFERS.items():
+        assert ours in labelled[utt]["custom"]["pinyin"].split()
+        assert theirs in text_to_pinyin(labelled[utt]["text"])  # pypinyin would have taught the other reading
+
+
+def test_graph_and_scores(recipe_run):
+    _, work, _ = recipe_run
+    assert (work / "data/lang/HLG.fst").stat().st_size > 0
+    summary = json.loads((work / "exp/decode/summary.json").read_text())
+    assert set(summary) == {"dev", "test"}
+    report = (work / "exp/decode/test/summary.txt").read_text().splitlines()
+    assert report[0].startswith("%PER") and "/ 15," in report[0]  # 15 reference syllables in the test split
+    assert report[1].startswith("%CER") and "/ 15," in report[1]
+    assert "| replica.yaml |" in (work / "RESULTS.md").read_text()
+
+
+def test_transcript_pointer_symlink_and_data_fallback(tmp_path):
+    data, train = tmp_path / "data", tmp_path / "train"
+    data.mkdir()
+    train.mkdir()
+    (data / "A2_1.wav.trn").write_text("你好\nni3 hao3\nn i3 h ao3\n", encoding="utf-8")
+    (train / "A2_1.wav.trn").write_text("../data/A2_1.wav.trn\n", encoding="utf-8")  # pointer file
+    os.symlink("../data/A2_1.wav.trn", train / "A2_2.wav.trn")  # a real symlink, as the README describes
+    expected = ("你好", "ni3 hao3")
+    assert thchs30.read_transcript(thchs30.transcript_path(train, "A2_1")) == expected
+    assert thchs30.read_transcript(thchs30.transcript_path(train, "A2_2")) == expected
+    (train / "A2_1.wav.trn").unlink()  # no file in the split directory: data/ holds it
+    assert thchs30.transcript_path(train, "A2_1") == data / "A2_1.wav.trn"
+
+
+def test_prepare_without_the_corpus_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run stage 0, or point --corpus-dir"):
+        thchs30.prepare(tmp_path, tmp_path / "manifests")
