@@ -1,5 +1,5 @@
 """Stage 3: 80-bin log-mel filterbanks with lhotse's torch-native extractor (optionally with pitch,
-``asrt/pitch.py``), stored with lilcom."""
+``asrt/pitch.py``), or ASRT's 200-bin log spectrogram (``asrt/spectrogram.py``), stored with lilcom."""
 from __future__ import annotations
 
 import logging
@@ -12,10 +12,23 @@ from asrt.fileio import atomic_path
 from asrt.manifests import manifest_path
 
 
+FEATURE_TYPES = ("fbank", "spectrogram")
+
+
 def make_extractor(features_cfg: dict):
-    """The feature extractor a ``features`` config section describes: lhotse's fbank, or fbank + pitch."""
+    """The feature extractor a ``features`` config section describes: lhotse's fbank, fbank + pitch, or
+    ASRT's log spectrogram (``type: spectrogram``); a section without ``type`` means fbank."""
     from lhotse import Fbank, FbankConfig
 
+    kind = features_cfg.get("type", "fbank")
+    if kind not in FEATURE_TYPES:
+        raise ValueError(f"features type must be one of {', '.join(FEATURE_TYPES)}, not {kind!r}")
+    if kind == "spectrogram":
+        from asrt.spectrogram import LogSpectrogram, LogSpectrogramConfig
+
+        if features_cfg.get("pitch", False):
+            raise ValueError("pitch features go with fbank only: set features.pitch to false for the spectrogram")
+        return LogSpectrogram(LogSpectrogramConfig())
     num_mel_bins = int(features_cfg.get("num_mel_bins", 80))
     if features_cfg.get("pitch", False):
         from asrt.pitch import FbankPitch, FbankPitchConfig
@@ -46,7 +59,7 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, fe
         cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
     torch.set_num_threads(1)
     extractor = make_extractor(features_cfg)
-    logging.info("Computing fbank for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
+    logging.info("Computing features for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
     cuts = cuts.compute_and_store_features(
         extractor=extractor, storage_path=out_dir / f"{corpus}_feats_{split}", num_jobs=num_jobs,
         storage_type=LilcomChunkyWriter,

@@ -28,7 +28,7 @@ def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(ValueError, match="conformer, tdnn"):
+    with pytest.raises(ValueError, match="conformer, dcnn, tdnn"):
         build_model("lstm", num_features=80, vocab_size=5)
 
 

@@ -41,7 +41,7 @@ class CtcModel(torch.nn.Module):
 
 def build_model(name: str, num_features: int, vocab_size: int, **kwargs) -> CtcModel:
     """Build the registered model ``name``; raise ValueError listing the known names otherwise."""
-    from asrt.models import conformer, tdnn  # noqa: F401  (they register themselves)
+    from asrt.models import conformer, dcnn, tdnn  # noqa: F401  (they register themselves)
 
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
