@@ -36,8 +36,6 @@ manifests=$data_dir/manifests
 lang=$data_dir/lang
 fbank=$data_dir/fbank
 arpa=$data_dir/lm/lm.arpa
-splits=$(python -c "from asrt.corpora import get_corpus; print(' '.join(get_corpus('$corpus').SPLITS))")
-read -r train_split dev_split _ <<< "$splits"
 
 # run_stage N MARKER_DIR DESCRIPTION -- COMMAND...: run COMMAND for stage N unless its marker exists.
 run_stage() {
@@ -61,19 +59,34 @@ run_stage 1 "$data_dir" "lhotse manifests in $manifests" -- \
 run_stage 2 "$data_dir" "tonal-pinyin labels and lang in $lang" -- \
   asrt lang --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --lang-dir "$lang"
 run_stage 3 "$data_dir" "fbank features in $fbank" -- \
-  asrt features --corpus "$corpus" --manifest-dir "$manifests" --out-dir "$fbank" --num-jobs "$num_jobs" "${config_opt[@]}"
+  asrt features --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --out-dir "$fbank" \
+    --num-jobs "$num_jobs" "${config_opt[@]}"
 run_stage 4 "$data_dir" "KenLM n-gram LM $arpa" -- \
   asrt lm --lang-dir "$lang" --out "$arpa" "${config_opt[@]}"
 run_stage 5 "$data_dir" "HLG graph $lang/HLG.fst" -- \
   asrt graph --lang-dir "$lang" --arpa "$arpa"
 
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: train the acoustic model in $exp_dir (resumes from its newest checkpoint)"
-  asrt train --train-cuts "$fbank/${corpus}_cuts_${train_split}.jsonl.gz" \
-    --dev-cuts "$fbank/${corpus}_cuts_${dev_split}.jsonl.gz" --lang-dir "$lang" --exp-dir "$exp_dir" "${config_opt[@]}"
+# Which splits train (NAME=SPLIT; a union of corpora trains on several), validate and get scored: the
+# corpus module says, once stage 0 has put the corpus (or, for a union, its members) in place.
+splits() {
+  python -c "from asrt.corpora import corpus_splits as c; s = c('$corpus', '$corpus_dir')
+print(*(f'{n}={x}' for n, x in s.train.items())); print(*s.dev); print(*s.evaluate)"
+}
+train_splits="" dev_splits="" eval_splits=""
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 6 ]; then
+  split_lines=$(splits)
+  { read -r train_splits; read -r dev_splits; read -r eval_splits; } <<< "$split_lines"
 fi
 
-eval_splits=${splits#"$train_split "}
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: train the acoustic model in $exp_dir (resumes from its newest checkpoint)"
+  train_cuts=() dev_cuts=()
+  for t in $train_splits; do train_cuts+=("${t%%=*}=$fbank/${corpus}_cuts_${t#*=}.jsonl.gz"); done
+  for s in $dev_splits; do dev_cuts+=("$fbank/${corpus}_cuts_$s.jsonl.gz"); done
+  asrt train --train-cuts "${train_cuts[@]}" --dev-cuts "${dev_cuts[@]}" --lang-dir "$lang" --exp-dir "$exp_dir" \
+    "${config_opt[@]}"
+fi
+
 cuts=()
 for s in $eval_splits; do cuts+=("$fbank/${corpus}_cuts_$s.jsonl.gz"); done
 run_stage 7 "$exp_dir" "decode and score $eval_splits; add a row to $results" -- \

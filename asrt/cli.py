@@ -36,14 +36,18 @@ def cmd_lang(args) -> None:
     from asrt.lang import label_supervisions, prepare_lang
     from asrt.manifests import manifest_path
 
-    corpus, splits = _corpus_splits(args.corpus)
+    from asrt.corpora import corpus_splits
+
+    corpus, _ = _corpus_splits(args.corpus)
+    splits = corpus_splits(args.corpus, args.corpus_dir)
     md = Path(args.manifest_dir)
-    for split in splits:
+    for split in splits.all:
         label_supervisions(manifest_path(md, args.corpus, "supervisions", split),
                            manifest_path(md, args.corpus, "supervisions_labelled", split))
     extra = corpus.extra_lm_text(Path(args.corpus_dir)) if args.corpus_dir else []
     lang_dir = Path(args.lang_dir)
-    prepare_lang(lang_dir, manifest_path(md, args.corpus, "supervisions_labelled", splits[0]), extra)
+    prepare_lang(lang_dir, [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
+                 extra)
     prepare_graph_lang(lang_dir)
 
 
@@ -51,11 +55,13 @@ def cmd_features(args) -> None:
     """Stage 3: fbank features and cuts."""
     from asrt.features import compute_fbank
 
+    from asrt.corpora import corpus_splits
+
     cfg = load_config(args.config)["features"]
-    _, splits = _corpus_splits(args.corpus)
-    for split in splits:
+    splits = corpus_splits(args.corpus, args.corpus_dir)
+    for split in splits.all:
         compute_fbank(Path(args.manifest_dir), args.corpus, split, Path(args.out_dir), cfg,
-                      args.num_jobs, tuple(cfg.get("speed_perturb") or ()) if split == splits[0] else ())
+                      args.num_jobs, tuple(cfg.get("speed_perturb") or ()) if split in splits.train.values() else ())
 
 
 def cmd_lm(args) -> None:
@@ -81,7 +87,10 @@ def cmd_train(args) -> None:
     """Stage 6: train the acoustic model (resumes from the newest checkpoint)."""
     from asrt.train import train
 
-    train(Path(args.train_cuts), Path(args.dev_cuts), Path(args.lang_dir), Path(args.exp_dir), load_config(args.config))
+    from asrt.mixing import parse_named_cuts
+
+    train(parse_named_cuts(args.train_cuts), [Path(p) for p in args.dev_cuts], Path(args.lang_dir),
+          Path(args.exp_dir), load_config(args.config))
 
 
 def cmd_decode(args) -> None:
@@ -95,9 +104,18 @@ def cmd_decode(args) -> None:
                        int(config["decode"].get("num_threads", 1)))
     (exp_dir / "decode" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.results:
-        row = append_results_row(Path(args.results), Path(args.config).name if args.config else "default",
-                                 config["model"]["name"], summary)
-        logging.info("Added to %s: %s", args.results, row.strip())
+        config_name = Path(args.config).name if args.config else "default"
+        # One row per test corpus: splits named <corpus>_dev / <corpus>_test (a union of corpora) get
+        # a row each, labelled with the corpus.
+        groups = {"": summary} if "test" in summary or "dev" in summary else {}
+        for split, result in summary.items():
+            corpus, _, kind = split.rpartition("_")
+            if corpus and kind in ("dev", "test"):
+                groups.setdefault(corpus, {})[kind] = result
+        for corpus, group in groups.items():
+            row = append_results_row(Path(args.results), f"{config_name} {corpus}".strip(), config["model"]["name"],
+                                     group)
+            logging.info("Added to %s: %s", args.results, row.strip())
 
 
 def cmd_package(args) -> None:
@@ -221,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lang-dir", required=True)
     sp = verb("features", cmd_features, "stage 3: fbank features")
     common(sp, jobs=True)
+    sp.add_argument("--corpus-dir", help="needed by a corpus whose splits depend on it (multi_cn)")
     sp.add_argument("--manifest-dir", required=True)
     sp.add_argument("--out-dir", required=True)
     sp = verb("lm", cmd_lm, "stage 4: n-gram LM with KenLM")
@@ -232,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--arpa", required=True)
     sp = verb("train", cmd_train, "stage 6: train a CTC acoustic model")
     common(sp, corpus=False)
-    for name in ("--train-cuts", "--dev-cuts", "--lang-dir", "--exp-dir"):
+    sp.add_argument("--train-cuts", nargs="+", required=True, metavar="[NAME=]CUTS",
+                    help="training cuts; several are mixed with train.mux_weights, keyed by NAME")
+    sp.add_argument("--dev-cuts", nargs="+", required=True, help="validation cuts (several are used together)")
+    for name in ("--lang-dir", "--exp-dir"):
         sp.add_argument(name, required=True)
     sp = verb("decode", cmd_decode, "stage 7: decode and score")
     common(sp, corpus=False)

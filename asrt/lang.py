@@ -85,11 +85,13 @@ def write_lm_text(lang_dir: Path, sentences: list[str]) -> set[str]:
     return chars
 
 
-def prepare_lang(lang_dir: Path, train_supervisions: Path, extra_text: list[Path] = ()) -> None:
-    """Build the lang directory from the training transcripts plus any extra (normalisable) text."""
+def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_text: list[Path] = ()) -> None:
+    """Build the lang directory from the training transcripts (one manifest or several) plus any extra
+    (normalisable) text."""
     from lhotse import load_manifest
 
-    supervisions = load_manifest(train_supervisions)
+    paths = [train_supervisions] if isinstance(train_supervisions, (str, Path)) else list(train_supervisions)
+    supervisions = [s for path in paths for s in load_manifest(path)]
     sentences = [s.text for s in supervisions]
     label_pairs = {pair for s in supervisions for pair in zip(s.text, s.custom["pinyin"].split())}
     for path in extra_text:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from asrt.data import CtcDataset, TokenTable
 from asrt.decoding import ctc_greedy
 from asrt.fileio import atomic_path
+from asrt.mixing import mix_cut_sets
 from asrt.models import CtcModel, build_model
 from asrt.scoring import ErrorCounts, edit_counts
 
@@ -111,9 +112,14 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def train(train_cuts: Path, dev_cuts: Path, lang_dir: Path, exp_dir: Path, config: dict) -> Path:
-    """Train (or resume training) the configured CTC model; return the path of the final ``model.pt``."""
-    from lhotse import load_manifest_lazy
+def train(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path], lang_dir: Path, exp_dir: Path,
+          config: dict) -> Path:
+    """Train (or resume training) the configured CTC model; return the path of the final ``model.pt``.
+
+    Several training cut sets ({name: path}) are mixed by ``train.mux_weights`` (asrt/mixing.py);
+    several dev cut sets are validated on together.
+    """
+    from lhotse import combine, load_manifest_lazy
     from lhotse.dataset import DynamicBucketingSampler, SpecAugment
 
     exp_dir = Path(exp_dir)
@@ -131,7 +137,9 @@ def train(train_cuts: Path, dev_cuts: Path, lang_dir: Path, exp_dir: Path, confi
     random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
 
     tokens = TokenTable(Path(lang_dir) / "tokens.txt")
-    cuts = load_manifest_lazy(train_cuts)
+    if isinstance(train_cuts, (str, Path)):
+        train_cuts = {"train": Path(train_cuts)}
+    cuts = mix_cut_sets(train_cuts, tcfg.get("mux_weights"))
     first = next(iter(cuts))
     num_features = first.num_features
     model = build_model(num_features=num_features, vocab_size=len(tokens), **mcfg).to(device)
@@ -147,7 +155,9 @@ def train(train_cuts: Path, dev_cuts: Path, lang_dir: Path, exp_dir: Path, confi
                                       num_buckets=int(tcfg.get("num_buckets", 10)), seed=seed, drop_last=False)
     spec_aug = SpecAugment(**tcfg["spec_augment"]) if tcfg.get("spec_augment") else None
     loader = torch.utils.data.DataLoader(CtcDataset(tokens, spec_aug), sampler=sampler, batch_size=None, num_workers=0)
-    dev_sampler = DynamicBucketingSampler(load_manifest_lazy(dev_cuts), max_duration=float(tcfg["max_duration"]),
+    dev_paths = [dev_cuts] if isinstance(dev_cuts, (str, Path)) else list(dev_cuts)
+    dev_set = combine(*map(load_manifest_lazy, dev_paths)) if len(dev_paths) > 1 else load_manifest_lazy(dev_paths[0])
+    dev_sampler = DynamicBucketingSampler(dev_set, max_duration=float(tcfg["max_duration"]),
                                           shuffle=False, num_buckets=2)
     dev_loader = torch.utils.data.DataLoader(CtcDataset(tokens), sampler=dev_sampler, batch_size=None, num_workers=0)
 
