@@ -15,7 +15,7 @@ def _corpus_splits(corpus_name: str):
     from asrt.corpora import get_corpus
 
     corpus = get_corpus(corpus_name)
-    return corpus, corpus.SPLITS
+    return corpus, getattr(corpus, "SPLITS", None)  # None: splits depend on the corpus dir (corpus_splits)
 
 
 def cmd_download(args) -> None:
@@ -144,7 +144,7 @@ def cmd_recognize(args) -> int:
     from asrt.audio import AudioError, load_audio
     from asrt.recognizer import Recognizer
 
-    recognizer = Recognizer(args.model_dir, device=args.device)
+    recognizer = Recognizer(args.model_dir, device=args.device, backend=args.backend)
     failed = 0
     for path in args.files:
         try:
@@ -157,6 +157,15 @@ def cmd_recognize(args) -> int:
         print(json.dumps({"file": path, "pinyin": r.pinyin, "text": r.text, "duration": round(r.duration, 3)},
                          ensure_ascii=False), flush=True)
     return 1 if failed else 0
+
+
+def cmd_export(args) -> None:
+    """ONNX model, tokens.txt and HLG.fst for sherpa-onnx (and asrt recognize --backend onnx)."""
+    from asrt.export import export_model
+
+    metadata = export_model(Path(args.model_dir), Path(args.out), args.tolerance)
+    logging.info("Exported to %s (ONNX log-probs within %.1e of PyTorch's; sherpa-onnx: %s)", args.out,
+                 metadata["onnx"]["max_abs_diff"], metadata["sherpa_onnx"]["why_not"] or "compatible")
 
 
 def cmd_pinyin2text(args) -> None:
@@ -278,7 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = verb("recognize", cmd_recognize, "recognise audio files (WAV/FLAC) with a packaged model")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--device", default="cpu")
+    sp.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                    help="onnx: model.onnx of an `asrt export` directory, run with onnxruntime")
     sp.add_argument("files", nargs="+")
+    sp = verb("export", cmd_export, "export a packaged model to ONNX with tokens.txt and HLG.fst for sherpa-onnx")
+    sp.add_argument("--model-dir", required=True, help="a packaged model directory (stage 8)")
+    sp.add_argument("--out", required=True, help="directory to write")
+    sp.add_argument("--tolerance", type=float, default=1e-4,
+                    help="largest accepted difference between ONNX and PyTorch log-probs")
     sp = verb("serve", cmd_serve, "serve a packaged model over ASRT's HTTP and gRPC protocols")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
