@@ -35,7 +35,12 @@ setup(
         "python-multipart==0.0.34",  # FastAPI's file uploads (/v1/recognize)
         "grpcio==1.85.1",
         "grpcio-tools==1.85.1",  # compiles asrt/serving/asrt.proto at import
+        # asrt export / asrt recognize --backend onnx (torch's dynamo ONNX exporter needs onnxscript)
+        "onnx==1.23.2",
+        "onnxscript==0.7.2",
+        "onnxruntime==1.32.0",
     ],
-    extras_require={"test": ["pytest"]},
+    # sherpa-onnx: the test that the exported model decodes the same in k2's deployment runtime
+    extras_require={"test": ["pytest", "sherpa-onnx==2.0.1"]},
     entry_points={"console_scripts": ["asrt=asrt.cli:main"]},
 )

@@ -15,9 +15,11 @@ import torch
 
 from asrt.data import TokenTable
 from asrt.decoding import HlgDecoder, ctc_greedy
+from asrt.export import INPUT_NAMES, onnx_session
 from asrt.train import load_model
 
 SAMPLE_RATE = 16000
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -50,15 +52,24 @@ class Recognizer:
     """Loads a packaged model directory (``asrt package`` output) for recognition on one device."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", max_chunk_seconds: float = 20.0,
-                 beam: float | None = None, max_active: int | None = None) -> None:
+                 beam: float | None = None, max_active: int | None = None, backend: str = "torch") -> None:
+        """``backend`` ``onnx`` runs ``model.onnx`` of an ``asrt export`` directory with onnxruntime (CPU)."""
         from asrt.features import make_extractor
 
         model_dir = Path(model_dir)
-        if not (model_dir / "model.pt").is_file():
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if backend == "onnx" and not (model_dir / "model.onnx").is_file():
+            raise FileNotFoundError(f"{model_dir} has no model.onnx; make one with asrt export")
+        if backend == "torch" and not (model_dir / "model.pt").is_file():
             raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt); run stage 8")
         self.metadata = json.loads((model_dir / "metadata.json").read_text())
         self.device = torch.device(device)
-        self.model, _ = load_model(model_dir / "model.pt", self.device)
+        self.model, self.session = None, None
+        if backend == "onnx":
+            self.session = onnx_session(model_dir / "model.onnx", torch.get_num_threads())
+        else:
+            self.model, _ = load_model(model_dir / "model.pt", self.device)
         self.tokens = TokenTable(model_dir / "tokens.txt")
         self.decoder = HlgDecoder.from_dir(model_dir, self.metadata.get("decode"), beam=beam, max_active=max_active)
         self.extractor = make_extractor(self.metadata["features"])
@@ -70,6 +81,10 @@ class Recognizer:
         feats = torch.from_numpy(self.extractor.extract(samples.astype(np.float32), SAMPLE_RATE))
         if feats.shape[0] < 16:  # shorter than the subsampling front-end's receptive field
             return np.zeros((0, len(self.tokens)), dtype=np.float32)
+        if self.session is not None:
+            lp, lens = self.session.run(None, {INPUT_NAMES[0]: feats.unsqueeze(0).numpy(),
+                                               INPUT_NAMES[1]: np.array([feats.shape[0]], dtype=np.int64)})
+            return lp[0, : lens[0]]
         lp, lens = self.model(feats.unsqueeze(0).to(self.device), torch.tensor([feats.shape[0]], device=self.device))
         return lp[0, : lens[0]].cpu().numpy()
 
