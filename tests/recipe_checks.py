@@ -1,0 +1,45 @@
+"""Checks every corpus recipe test makes on the outputs of stages 1-7 run on a corpus replica."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asrt.manifests import manifest_path
+from asrt.pinyin import is_cjk
+
+SPLITS = ("train", "dev", "test")
+
+
+def supervisions(work: Path, corpus: str, split: str, labelled: bool = False) -> list:
+    """The supervisions stage 1 (or, ``labelled``, stage 2) wrote for ``split``."""
+    from lhotse import load_manifest
+
+    kind = "supervisions_labelled" if labelled else "supervisions"
+    return list(load_manifest(manifest_path(work / "data" / "manifests", corpus, kind, split)))
+
+
+def check_recipe_outputs(work: Path, corpus: str) -> dict[str, list]:
+    """Assert what stages 1-7 must leave; return the labelled supervisions by split."""
+    from lhotse import load_manifest
+
+    labelled = {}
+    for split in SPLITS:
+        recordings = load_manifest(manifest_path(work / "data" / "manifests", corpus, "recordings", split))
+        sups = supervisions(work, corpus, split)
+        assert sups and {s.recording_id for s in sups} == set(recordings.ids), split
+        labelled[split] = supervisions(work, corpus, split, labelled=True)
+        for sup in labelled[split]:
+            assert sup.text and all(is_cjk(ch) for ch in sup.text), (split, sup.id, sup.text)
+            assert len(sup.custom["pinyin"].split()) == len(sup.text), sup
+        assert (work / "data" / "fbank" / f"{corpus}_cuts_{split}.jsonl.gz").exists()
+    speakers = {split: {s.speaker for s in sups} for split, sups in labelled.items()}
+    assert all(speakers.values()), speakers
+    assert not speakers["train"] & speakers["dev"] and not speakers["train"] & speakers["test"], speakers
+    assert not speakers["dev"] & speakers["test"], speakers
+    summary = json.loads((work / "exp" / "decode" / "summary.json").read_text())
+    for split in ("dev", "test"):
+        assert summary[split]["per"] >= 0 and 0 <= summary[split]["cer"] <= 100, summary
+        assert (work / "exp" / "decode" / split / "hlg_char.errs.txt").exists()
+    row = (work / "RESULTS.md").read_text().splitlines()[-1]
+    assert row.startswith("| ") and "| replica.yaml |" in row, row
+    return labelled
