@@ -30,7 +30,7 @@ METRICS = (("cer", "CER (%), HLG decoding, characters"), ("per", "PER (%), greed
 # PNG's size follows from the matrix's shape alone (see heatmap_size).
 DPI = 100
 CELL_W, CELL_H = 1.0, 0.5
-LEFT, RIGHT, TOP, BOTTOM, GAP = 1.9, 0.3, 0.5, 1.1, 1.9
+LEFT, RIGHT, TOP, BOTTOM, GAP = 1.9, 0.3, 0.5, 1.0, 1.9
 # Colours run from 0 to 100 % errors (higher saturates), the same in every figure.
 VMAX = 100.0
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
