@@ -64,6 +64,16 @@ TEXT_RULES: dict[str, TextRules] = {
     "thchs30": TextRules(remove=(r"(?<![A-Za-z])l\s*=",),
                          note="line 1 words separated by spaces; a stray 'l =' annotation in some lines is "
                               "removed (lhotse removes it too); labels come from the pinyin line"),
+    "stcmds": TextRules(note="one line of characters per .txt file, some with commas, no markers; the few "
+                             "with Latin letters are rejected"),
+    "primewords": TextRules(note="words separated by spaces, no markers; the few with Latin letters are "
+                                 "rejected"),
+    "aidatatang_200zh": TextRules(note="words separated by spaces, no markers; the few with (full-width) Latin "
+                                       "letters are rejected"),
+    "magicdata": TextRules(remove=(r"\[\s*[A-Za-z]+\s*\]",), reject=(r"\[\s*\*\s*\]",),
+                           note="bracketed markers of non-speech: [FIL] filled pause and [SPK] speaker noise "
+                                "are removed (as lhotse and Kaldi do), as is any other [WORD] tag; [*] marks "
+                                "speech the transcriber could not make out, so the transcript is rejected"),
 }
 
 
