@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # multi_cn: the union of six open Mandarin corpora (AISHELL-1, THCHS-30, ST-CMDS, Primewords,
-# aidatatang_200zh, MAGICDATA), about 1,360 h. Each member is prepared by its own corpus module; training
+# aidatatang_200zh, MAGICDATA), about 1,360 h of speech. Each member is prepared by its own corpus module; training
 # mixes them (train.mux_weights in conf/default.yaml), stage 7 scores each member's dev and test set.
 # --corpus-dir holds one directory (or symlink) per member, named after it: aishell/ thchs30/ stcmds/
 # primewords/ aidatatang_200zh/ magicdata/, each laid out as that corpus's own recipe expects.
