@@ -171,7 +171,8 @@ def fetch(url: str, dest: Path, md5: str | None = None, *, chunk_size: int = 1 <
             break
         except urllib.error.HTTPError as e:
             # The server answered: retrying will not change its mind.
-            raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}; check the URL or the mirror.") from None
+            raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}; "
+                                "check the URL or the mirror.") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
             reason = getattr(e, "reason", None) or e
             if attempt == retries:

@@ -36,7 +36,8 @@ UTTERANCES = {
     ],
     "dev": [("A2_10", "天气 好", "tian1 qi4 hao3"), ("A2_11", "一个 问题", "yi1 ge4 wen4 ti2"),
             ("B2_12", "文章 很 好", "wen2 zhang1 hen3 hao3")],
-    "test": [("D4_750", "春天 的 文章", "chun1 tian1 de5 wen2 zhang1"), ("D4_751", "我们 来 了", "wo3 men5 lai2 le5"),
+    "test": [("D4_750", "春天 的 文章", "chun1 tian1 de5 wen2 zhang1"),
+             ("D4_751", "我们 来 了", "wo3 men5 lai2 le5"),
              ("D6_752", "这个 人", "zhe4 ge4 ren2"), ("D6_753", "绿 得 好", "lv4 de5 hao3")],
 }
 # utterance id -> the syllables where the pinyin line and pypinyin disagree (pinyin line first)

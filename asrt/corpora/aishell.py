@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.utterances import Utterance, write_utterance_manifests
 from asrt.download import extract
-from asrt.manifests import write_manifests
 from asrt.text import normalize_transcript
 
 SPLITS = ("train", "dev", "test")
@@ -53,6 +53,8 @@ def unpack_speakers(corpus_dir: Path, num_jobs: int = 1) -> int:
     todo = packed_speakers(corpus_dir)
     if todo:
         logging.info("Unpacking %d per-speaker tarballs in %s", len(todo), wav_dir)
+        for split in SPLITS:  # made once here: threads creating a shared parent at once would race
+            (wav_dir / split).mkdir(exist_ok=True)
     with ThreadPoolExecutor(max(1, num_jobs)) as pool:
         list(pool.map(lambda tarball: extract(tarball, wav_dir), todo))
     return len(todo)
@@ -81,8 +83,6 @@ def read_transcripts(path: Path) -> dict[str, str]:
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
     """Stage 1: recordings and normalised supervisions per split (``aishell_{recordings,supervisions}_<split>``)."""
-    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
-
     corpus_dir = Path(corpus_dir)
     if not (corpus_dir / TRANSCRIPT).exists():
         raise FileNotFoundError(f"{corpus_dir / TRANSCRIPT} is missing: run stage 0, or point --corpus-dir at "
@@ -96,25 +96,20 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
         wavs = sorted((corpus_dir / WAV_DIR / split).glob("*/*.wav"))
         if not wavs:
             raise FileNotFoundError(f"no audio in {corpus_dir / WAV_DIR / split}: run stage 0.")
-        recordings, supervisions, untranscribed, rejected = [], [], 0, 0
+        utterances, untranscribed, rejected = [], 0, 0
         for wav in wavs:
-            utt = wav.stem
-            if utt not in transcripts:
+            if wav.stem not in transcripts:
                 untranscribed += 1
                 continue
-            text = normalize_transcript(transcripts[utt], "aishell")
+            text = normalize_transcript(transcripts[wav.stem], "aishell")
             if text is None:
                 rejected += 1
                 continue
-            rec = Recording.from_file(wav, recording_id=utt)
-            recordings.append(rec)
-            supervisions.append(SupervisionSegment(id=utt, recording_id=utt, start=0.0, duration=rec.duration,
-                                                   channel=0, text=text, language="Chinese", speaker=wav.parent.name))
-        write_manifests(manifest_dir, "aishell", split, RecordingSet.from_recordings(recordings),
-                        SupervisionSet.from_segments(supervisions))
-        logging.info("aishell %s: %d utterances of %d speakers, %.1f h; %d without transcript, %d rejected by the "
-                     "text rules", split, len(recordings), len({s.speaker for s in supervisions}),
-                     sum(r.duration for r in recordings) / 3600, untranscribed, rejected)
+            utterances.append(Utterance(id=wav.stem, audio=wav, speaker=wav.parent.name, text=text))
+        if untranscribed or rejected:
+            logging.info("aishell %s: left out %d wavs without a transcript line and %d transcripts the text "
+                         "rules reject", split, untranscribed, rejected)
+        write_utterance_manifests(manifest_dir, "aishell", split, utterances)
 
 
 def extra_lm_text(corpus_dir: Path) -> list[Path]:
