@@ -17,6 +17,7 @@ real corpus has in some transcripts.
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 from replica_audio import write_speech
@@ -90,3 +91,13 @@ def build(root: Path) -> Path:
     (base / "lm_word" / "lexicon.txt").write_text("好 h ao3\n天气 t ian1 q i4\n", encoding="utf-8")
     (base / "lm_phone" / "lexicon.txt").write_text("ao3 ao3\nh h\n", encoding="utf-8")
     return Path(root)
+
+
+def build_archive(root: Path, out_dir: Path) -> Path:
+    """The replica packed as OpenSLR serves it: ``data_thchs30.tgz`` in ``out_dir``."""
+    build(root)
+    archive = Path(out_dir) / "data_thchs30.tgz"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(Path(root) / "data_thchs30", arcname="data_thchs30")
+    return archive

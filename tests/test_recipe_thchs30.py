@@ -5,12 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import replica_thchs30
 from asrt.corpora import thchs30
+from asrt.download import md5sum
 from asrt.pinyin import text_to_pinyin
 from recipe_runner import run_corpus_recipe
 
@@ -81,6 +85,23 @@ def test_transcript_pointer_symlink_and_data_fallback(tmp_path):
     assert thchs30.read_transcript(thchs30.transcript_path(train, "A2_2")) == expected
     (train / "A2_1.wav.trn").unlink()  # no file in the split directory: data/ holds it
     assert thchs30.transcript_path(train, "A2_1") == data / "A2_1.wav.trn"
+
+
+def test_stage0_downloads_and_extracts_from_a_mirror(tmp_path, monkeypatch):
+    archive = replica_thchs30.build_archive(tmp_path / "src", tmp_path / "served" / "18")
+    monkeypatch.setattr(thchs30, "ARCHIVES", [(archive.name, md5sum(archive), None)])
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    handler.log_message = lambda *a: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ASRT_OPENSLR_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        thchs30.download(tmp_path / "corpus", {})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert thchs30.missing_layout(tmp_path / "corpus") == []
+    assert (tmp_path / "corpus/data_thchs30/test/D4_750.wav.trn").read_text() == "../data/D4_750.wav.trn\n"
 
 
 def test_prepare_without_the_corpus_says_what_to_do(tmp_path):
