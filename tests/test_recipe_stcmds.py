@@ -33,8 +33,8 @@ def test_recipe_runs_stages_1_to_7(work: Path) -> None:
     assert [len(labelled[s]) for s in ("train", "dev", "test")] == [8, 4, 4]
     # The "I" recordings of a train speaker number share the split of its "A" recordings.
     assert {s.speaker for s in labelled["train"]} == {"P00001A", "P00001I", "P00002A"}
-    # Stage 1 keeps the transcript with Latin letters; stage 2 drops it (no Mandarin reading).
-    assert "打开WiFi" in {s.text for s in supervisions(work, "stcmds", "train")}
+    # Stage 1 normalises (the comma goes) and leaves out the transcript with Latin letters.
+    assert [s.id for s in supervisions(work, "stcmds", "train")] == [s.id for s in labelled["train"]]
     assert "外面下雨了带上伞" in {s.text for s in labelled["test"]}
 
 

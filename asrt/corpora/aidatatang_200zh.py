@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+from asrt.text import normalize_transcript
 
 NAME = "aidatatang_200zh"
 SPLITS = ("train", "dev", "test")
@@ -53,31 +54,36 @@ def unpack_speaker_tarballs(corpus_dir: Path) -> None:
 
 
 def read_transcripts(path: Path) -> dict[str, str]:
-    """``utt -> text`` with the word segmentation removed."""
+    """``utt -> raw transcript`` (still word-segmented)."""
     out = {}
     for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
-        fields = line.split()
-        if len(fields) >= 2:
-            out[fields[0]] = "".join(fields[1:])
+        fields = line.split(maxsplit=1)
+        if len(fields) == 2:
+            out[fields[0]] = fields[1]
     return out
 
 
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
-    """Every utterance with audio and a transcript, by official split."""
+    """Every utterance with audio and a usable transcript (normalised), by official split."""
     corpus_dir = Path(corpus_dir)
     texts = read_transcripts(corpus_dir / TRANSCRIPT)
     by_split: dict[str, list[Utterance]] = {}
-    no_text = 0
+    no_text = rejected = 0
     for split in SPLITS:
         by_split[split] = []
         for wav in sorted((corpus_dir / TOP_DIR / "corpus" / split).glob("*/*.wav")):
             if wav.stem not in texts:
                 no_text += 1
                 continue
-            by_split[split].append(Utterance(wav.stem, wav, wav.parent.name, texts[wav.stem]))
-    if no_text:
-        logging.warning("aidatatang_200zh: skipped %d audio files without a transcript", no_text)
-    total = sum(len(v) for v in by_split.values())
+            text = normalize_transcript(texts[wav.stem], NAME)
+            if text is None:
+                rejected += 1
+                continue
+            by_split[split].append(Utterance(wav.stem, wav, wav.parent.name, text))
+    if no_text or rejected:
+        logging.warning("aidatatang_200zh: skipped %d audio files without a transcript and %d transcripts "
+                        "without a Mandarin reading", no_text, rejected)
+    total = sum(len(v) for v in by_split.values()) + rejected
     if total != EXPECTED_UTTERANCES:
         logging.warning("aidatatang_200zh: found %d utterances, the full corpus has %d", total, EXPECTED_UTTERANCES)
     return by_split

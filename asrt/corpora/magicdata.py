@@ -16,15 +16,15 @@ Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL
 ``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
 transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
 utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
-dropped later by the shared normalisation (asrt.text), like those of every corpus.
+rejected by the shared rule. The rules are the ``magicdata`` entry of ``asrt.text.TEXT_RULES``.
 """
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+from asrt.text import normalize_transcript
 
 NAME = "magicdata"
 SPLITS = ("train", "dev", "test")
@@ -34,17 +34,6 @@ ARCHIVES = [(f"{s}_set.tar.gz", None, size)
             for s, size in (("train", 52627842921), ("dev", 1035537823), ("test", 2201936013))]
 EXPECTED_UTTERANCES = 609552
 BAD_UTTERANCES = frozenset({"16_4013_20170819121429", "18_1565_20170712000170"})
-
-_UNINTELLIGIBLE = re.compile(r"\[\s*\*\s*\]")
-_MARKER = re.compile(r"\[\s*[A-Za-z]+\s*\]")
-
-
-def clean_transcript(text: str) -> str | None:
-    """Remove MAGICDATA's non-speech markers (``[FIL]``, ``[SPK]``, ...); None when ``[*]`` makes it unusable."""
-    if _UNINTELLIGIBLE.search(text):
-        return None
-    text = _MARKER.sub("", text)
-    return text.strip() or None
 
 
 def check_layout(corpus_dir: Path) -> list[str]:
@@ -64,7 +53,7 @@ def read_trans(path: Path) -> dict[str, tuple[str, str]]:
 
 
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
-    """Every usable utterance with audio and a transcript, by official split."""
+    """Every utterance with audio and a usable transcript (markers removed, normalised), by official split."""
     corpus_dir = Path(corpus_dir)
     by_split: dict[str, list[Utterance]] = {}
     dropped = no_text = 0
@@ -76,14 +65,14 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
                 no_text += 1
                 continue
             speaker, raw = trans[wav.stem]
-            text = None if wav.stem in BAD_UTTERANCES else clean_transcript(raw)
+            text = None if wav.stem in BAD_UTTERANCES else normalize_transcript(raw, NAME)
             if text is None:
                 dropped += 1
                 continue
             by_split[split].append(Utterance(wav.stem, wav, speaker, text))
     if dropped or no_text:
-        logging.warning("MAGICDATA: left out %d utterances (unintelligible or known broken) and %d audio files "
-                        "without a transcript", dropped, no_text)
+        logging.warning("MAGICDATA: left out %d utterances (unintelligible, not Mandarin, or known broken) "
+                        "and %d audio files without a transcript", dropped, no_text)
     total = sum(len(v) for v in by_split.values()) + dropped + no_text
     if total != EXPECTED_UTTERANCES:
         logging.warning("MAGICDATA: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)

@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, write_utterance_manifests
+from asrt.text import normalize_transcript
 
 NAME = "primewords"
 SPLITS = ("train", "dev", "test")
@@ -71,19 +72,25 @@ def read_records(transcript: Path) -> dict[str, tuple[str, str]]:
 
 
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
-    """Every Primewords utterance with both audio and a record, by split."""
+    """Every Primewords utterance with audio and a usable record (text normalised), by split."""
     corpus_dir = Path(corpus_dir)
     records = read_records(corpus_dir / TRANSCRIPT)
     audio = {p.name: p for p in sorted((corpus_dir / AUDIO_DIR).rglob("*.wav"))}
     if len(audio) != EXPECTED_FILES:
         logging.warning("Primewords: found %d audio files, the full corpus has %d", len(audio), EXPECTED_FILES)
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    rejected = 0
     for file_name, path in audio.items():
         if file_name not in records:
             continue
-        user_id, text = records[file_name]
-        # Word segmentation is not part of the transcript.
-        by_split[split_of(user_id)].append(Utterance(path.stem, path, user_id, "".join(text.split())))
+        user_id, raw = records[file_name]
+        text = normalize_transcript(raw, NAME)  # also drops the word segmentation
+        if text is None:
+            rejected += 1
+            continue
+        by_split[split_of(user_id)].append(Utterance(path.stem, path, user_id, text))
+    if rejected:
+        logging.warning("Primewords: left out %d transcripts without a Mandarin reading", rejected)
     no_audio, no_record = len(records.keys() - audio.keys()), len(audio.keys() - records.keys())
     if no_audio or no_record:
         logging.warning("Primewords: skipped %d records without audio and %d audio files without a record",

@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, write_utterance_manifests
+from asrt.text import normalize_transcript
 
 NAME = "stcmds"
 SPLITS = ("train", "dev", "test")
@@ -66,7 +67,7 @@ def check_layout(corpus_dir: Path) -> list[str]:
 
 
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
-    """Every ST-CMDS utterance with a transcript, by split."""
+    """Every ST-CMDS utterance with a usable transcript (normalised), by split."""
     root = Path(corpus_dir) / TOP_DIR
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     skipped = Counter()
@@ -80,7 +81,10 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
             skipped["no transcript"] += 1
             continue
         speaker, number = ids
-        text = txt.read_text(encoding="utf-8-sig").strip()
+        text = normalize_transcript(txt.read_text(encoding="utf-8-sig"), NAME)
+        if text is None:
+            skipped["a transcript without a Mandarin reading"] += 1
+            continue
         by_split[split_of(number)].append(Utterance(wav.stem, wav, speaker, text))
     for why, n in skipped.items():
         logging.warning("ST-CMDS: skipped %d audio files with %s", n, why)
