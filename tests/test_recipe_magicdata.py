@@ -1,0 +1,58 @@
+"""egs/magicdata on a miniature MAGICDATA: stages 1-7 for real on the official split, with the corpus's
+markers removed ([FIL], [SPK]) or its utterances left out ([*], English, known broken)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import replica_magicdata
+from asrt.corpora import magicdata
+from asrt.text import normalize_transcript
+from recipe_checks import check_recipe_outputs, supervisions
+from recipe_runner import run_corpus_recipe
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return replica_magicdata.build(tmp_path_factory.mktemp("replica"))
+
+
+@pytest.fixture(scope="module")
+def work(corpus: Path, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("magicdata")
+    run_corpus_recipe("magicdata", corpus, work)
+    return work
+
+
+def test_recipe_runs_stages_1_to_7(work: Path) -> None:
+    labelled = check_recipe_outputs(work, "magicdata")
+    assert [len(labelled[s]) for s in ("train", "dev", "test")] == [7, 4, 4]
+    texts = {s.text for split in labelled.values() for s in split}
+    assert {"我要听周杰伦的歌", "打开导航", "帮我订一张票", "我饿了"} <= texts
+    stage1 = {s.id for split in ("train", "dev", "test") for s in supervisions(work, "magicdata", split)}
+    assert "16_4013_20170819121429" not in stage1 and len(stage1) == 15
+    assert {s.speaker for s in labelled["test"]} == {"18_1565", "29_2071"}
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("我要听[FIL]周杰伦的歌", "我要听周杰伦的歌"),
+    ("[SPK]打开导航[FIL]", "打开导航"),
+    ("[ FIL ]你好", "你好"),
+    ("我听不清[*]你说", None),
+    ("[FIL]", None),
+    ("我喜欢听 Taylor Swift", None),
+    ("播放，新闻。", "播放新闻"),
+])
+def test_marker_rules(raw: str, expected: str | None) -> None:
+    assert normalize_transcript(raw, "magicdata") == expected
+
+
+def test_trans_txt_header_and_fields(corpus: Path) -> None:
+    trans = magicdata.read_trans(corpus / "dev" / "TRANS.txt")
+    assert "UtteranceID" not in trans and trans["16_4013_20170819121429"] == ("16_4013", "你好")
+
+
+def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="train/TRANS.txt.*run stage 0"):
+        magicdata.prepare(tmp_path, tmp_path / "manifests")
