@@ -113,8 +113,12 @@ def _transfer(url: str, part: Path, chunk_size: int) -> str:
     except urllib.error.HTTPError as e:
         if e.code != 416 or offset == 0:
             raise
-        # Range not satisfiable: the part is probably whole already, or the remote file changed; start over.
+        # Range not satisfiable: the part is whole already (a run stopped before renaming it), or the
+        # remote file is shorter than the part; only the latter needs a new download.
+        total = e.headers.get("Content-Range", "").rpartition("/")[2]
         e.close()
+        if total == str(offset):
+            return md5sum(part, chunk_size)
         offset = 0
         resp = _open(url, 0)
     with resp:
@@ -183,8 +187,8 @@ def fetch(url: str, dest: Path, md5: str | None = None, *, chunk_size: int = 1 <
             time.sleep(min(2 ** attempt, 30) if attempt else 0)
     if md5 is not None and digest != md5.lower():
         part.unlink()
-        raise DownloadError(f"checksum mismatch for {dest.name} from {url}: expected md5 {md5.lower()}, got {digest}; "
-                            "the download was deleted, rerun to fetch it again.")
+        raise DownloadError(f"checksum mismatch for {dest.name} from {url}: expected md5 {md5.lower()}, "
+                            f"got {digest}; the download was deleted, rerun to fetch it again.")
     os.replace(part, dest)
     if md5 is not None:
         _write_sidecar(dest, digest)

@@ -118,6 +118,20 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     assert [r["range"] for r in server.requests] == ["bytes=5000-"]
 
 
+def test_a_whole_part_file_is_not_downloaded_again(server, tmp_path):
+    (tmp_path / "corpus.tgz.part").write_bytes(PAYLOAD)  # a run that stopped before renaming it
+    dest = fetch(server.url(), tmp_path / "corpus.tgz", PAYLOAD_MD5)
+    assert dest.read_bytes() == PAYLOAD
+    assert [r["range"] for r in server.requests] == [f"bytes={len(PAYLOAD)}-"]  # answered 416, no body
+
+
+def test_a_part_longer_than_the_remote_file_starts_over(server, tmp_path):
+    (tmp_path / "corpus.tgz.part").write_bytes(PAYLOAD + b"stale tail")
+    dest = fetch(server.url(), tmp_path / "corpus.tgz", PAYLOAD_MD5)
+    assert dest.read_bytes() == PAYLOAD
+    assert [r["range"] for r in server.requests] == [f"bytes={len(PAYLOAD) + 10}-", None]
+
+
 def test_checksum_mismatch_is_reported_and_leaves_no_file(server, tmp_path):
     dest = tmp_path / "corpus.tgz"
     wrong = "0" * 32
