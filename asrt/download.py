@@ -179,11 +179,13 @@ def fetch(url: str, dest: Path, md5: str | None = None, *, chunk_size: int = 1 <
                                 "check the URL or the mirror.") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
             reason = getattr(e, "reason", None) or e
+            have = part.stat().st_size if part.exists() else 0
             if attempt == retries:
-                raise DownloadError(f"cannot download {url}: {reason}; rerun to resume from "
-                                    f"{part.stat().st_size if part.exists() else 0} bytes.") from None
-            logging.warning("Download of %s interrupted (%s); resuming (attempt %d of %d)", url, reason,
-                            attempt + 2, retries + 1)
+                hint = (f"rerun to resume from byte {have}" if have else
+                        f"check the network, or name a mirror (download.openslr_mirror or {MIRROR_ENV})")
+                raise DownloadError(f"cannot download {url}: {reason}; {hint}.") from None
+            logging.warning("Download of %s failed at byte %d (%s); retrying (attempt %d of %d)", url, have,
+                            reason, attempt + 2, retries + 1)
             time.sleep(min(2 ** attempt, 30) if attempt else 0)
     if md5 is not None and digest != md5.lower():
         part.unlink()
