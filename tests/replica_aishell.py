@@ -22,7 +22,7 @@ from replica_audio import write_speech
 # split -> speaker -> [(utterance number, transcript as the corpus writes it: words separated by spaces)]
 UTTERANCES = {
     "train": {
-        "S0002": [(122, "而 对 楼市 成交 抑制 作用 最 大 的 限 购"), (123, "北京 天气 很 好"), (124, "我们 今天 开会")],
+        "S0002": [(122, "楼市 成交 量 下降"), (123, "北京 天气 很 好"), (124, "我们 今天 开会")],
         "S0003": [(301, "房价 上涨"), (302, "人民 银行 利率"), (303, "这个 城市 很 大")],
         "S0004": [(88, "经济 增长"), (89, "我们 去 银行"), (90, "今天 下雨")],
     },
