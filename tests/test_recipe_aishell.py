@@ -98,3 +98,13 @@ def test_prepare_refuses_packed_speaker_tarballs(tmp_path):
     corpus = replica_aishell.build(tmp_path / "corpus")
     with pytest.raises(FileNotFoundError, match="7 per-speaker tarballs .* are not unpacked: run stage 0"):
         aishell.prepare(corpus, tmp_path / "manifests")
+
+
+def test_a_corpus_lhotse_unpacked_is_taken_as_it_is(tmp_path):
+    corpus = replica_aishell.build(tmp_path / "corpus")
+    aishell.unpack_speakers(corpus)
+    for marker in (corpus / "data_aishell/wav").glob(".*.extracted"):
+        marker.unlink()  # lhotse's download_aishell leaves no per-tarball marker, only .completed
+    assert len(aishell.packed_speakers(corpus)) == 7
+    (corpus / "data_aishell/.completed").touch()
+    assert aishell.packed_speakers(corpus) == [] and aishell.unpack_speakers(corpus) == 0
