@@ -1,8 +1,13 @@
 """Checks every corpus recipe test makes on the outputs of stages 1-7 run on a corpus replica."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 from asrt.manifests import manifest_path
 from asrt.pinyin import is_cjk
@@ -43,3 +48,22 @@ def check_recipe_outputs(work: Path, corpus: str) -> dict[str, list]:
     row = (work / "RESULTS.md").read_text().splitlines()[-1]
     assert row.startswith("| ") and "| replica.yaml |" in row, row
     return labelled
+
+
+@contextlib.contextmanager
+def http_server(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free loopback port (like an OpenSLR mirror); yield its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.RequestHandlerClass.log_message = lambda *args: None
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def refuse_downloads(*args, **kwargs):
+    """Stand-in for asrt.download.fetch in tests where stage 0 must not download anything."""
+    raise AssertionError(f"stage 0 tried to download: {args}")

@@ -3,9 +3,6 @@ against a local HTTP server (the archive with its per-speaker inner tarballs unp
 when done, a corrupt download reported)."""
 from __future__ import annotations
 
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 import replica_aidatatang_200zh
 from asrt.corpora import aidatatang_200zh as aidatatang
 from asrt.download import DownloadError, md5sum
-from recipe_checks import check_recipe_outputs, supervisions
+from recipe_checks import check_recipe_outputs, http_server, supervisions
 from recipe_runner import run_corpus_recipe
 
 
@@ -39,12 +36,8 @@ def server(tmp_path: Path):
     """An HTTP server whose ``/62/`` serves the replica archive, like an OpenSLR mirror."""
     served = tmp_path / "served"
     archive = replica_aidatatang_200zh.build_archive(served / str(aidatatang.OPENSLR_ID))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=served))
-    httpd.RequestHandlerClass.log_message = lambda *args: None
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", archive
-    httpd.shutdown()
+    with http_server(served) as url:
+        yield url, archive
 
 
 def test_download_unpacks_inner_tarballs(server, tmp_path: Path, monkeypatch) -> None:

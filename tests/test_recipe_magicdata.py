@@ -2,6 +2,7 @@
 markers removed ([FIL], [SPK]) or its utterances left out ([*], English, known broken)."""
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import replica_magicdata
 from asrt.corpora import magicdata
 from asrt.text import normalize_transcript
-from recipe_checks import check_recipe_outputs, supervisions
+from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
 from recipe_runner import run_corpus_recipe
 
 
@@ -56,3 +57,27 @@ def test_trans_txt_header_and_fields(corpus: Path) -> None:
 def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="train/TRANS.txt.*run stage 0"):
         magicdata.prepare(tmp_path, tmp_path / "manifests")
+
+
+def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
+    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
+    magicdata.download(corpus, {})
+
+
+def test_download_fetches_and_unpacks_each_split(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    served = tmp_path / "served" / str(magicdata.OPENSLR_ID)
+    served.mkdir(parents=True)
+    archives = []
+    for split in magicdata.SPLITS:
+        with tarfile.open(served / f"{split}_set.tar.gz", "w:gz") as tar:
+            tar.add(corpus / split, arcname=split)
+        archives.append((f"{split}_set.tar.gz", None, (served / f"{split}_set.tar.gz").stat().st_size))
+    monkeypatch.setattr(magicdata, "ARCHIVES", archives)
+    monkeypatch.delenv("ASRT_OPENSLR_MIRROR", raising=False)
+    target = tmp_path / "corpus"
+    (target / "train").mkdir(parents=True)  # an incomplete copy is completed, not trusted
+    with http_server(served.parent) as url:
+        magicdata.download(target, {"download": {"openslr_mirror": url}})
+    assert magicdata.check_layout(target) == []
+    assert sorted(p.relative_to(target) for p in target.rglob("*.wav")) == \
+        sorted(p.relative_to(corpus) for p in corpus.rglob("*.wav"))

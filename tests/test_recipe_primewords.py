@@ -13,7 +13,7 @@ import pytest
 import replica_primewords
 from asrt.corpora import primewords
 from asrt.corpora.utterances import hash_fraction
-from recipe_checks import check_recipe_outputs
+from recipe_checks import check_recipe_outputs, refuse_downloads
 from recipe_runner import run_corpus_recipe
 
 
@@ -77,3 +77,8 @@ def test_speakers_never_straddle_splits(corpus: Path) -> None:
 def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="set1_transcript.json.*run stage 0"):
         primewords.prepare(tmp_path, tmp_path / "manifests")
+
+
+def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
+    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
+    primewords.download(corpus, {})

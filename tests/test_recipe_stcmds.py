@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import random
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import pytest
 import replica_stcmds
 from asrt.corpora import stcmds
 from asrt.corpora.utterances import hash_fraction
-from recipe_checks import check_recipe_outputs, supervisions
+from asrt.download import DownloadError
+from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
 from recipe_runner import run_corpus_recipe
 
 
@@ -82,3 +84,26 @@ def test_a_missing_speaker_moves_no_other(corpus: Path, tmp_path: Path) -> None:
 def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="ST-CMDS-20170001_1-OS.*run stage 0"):
         stcmds.prepare(tmp_path, tmp_path / "manifests")
+
+
+def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
+    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
+    stcmds.download(corpus, {})
+
+
+def test_download_checks_the_published_size(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """OpenSLR publishes no md5 for SLR38: a download of the wrong size is deleted and reported."""
+    served = tmp_path / "served" / str(stcmds.OPENSLR_ID)
+    served.mkdir(parents=True)
+    with tarfile.open(served / stcmds.ARCHIVE, "w:gz") as tar:
+        tar.add(corpus / stcmds.TOP_DIR, arcname=stcmds.TOP_DIR)
+    monkeypatch.delenv("ASRT_OPENSLR_MIRROR", raising=False)
+    with http_server(served.parent) as url:
+        config = {"download": {"openslr_mirror": url}}
+        with pytest.raises(DownloadError, match=r"bytes where OpenSLR's has 8231662593"):
+            stcmds.download(tmp_path / "corpus", config)
+        assert not (tmp_path / "corpus" / stcmds.ARCHIVE).exists()
+        monkeypatch.setattr(stcmds, "ARCHIVE_BYTES", (served / stcmds.ARCHIVE).stat().st_size)
+        stcmds.download(tmp_path / "corpus", config)
+    assert stcmds.check_layout(tmp_path / "corpus") == []
+    assert len(list((tmp_path / "corpus" / stcmds.TOP_DIR).glob("*.wav"))) == 18
