@@ -3,6 +3,7 @@ against a local HTTP server (the archive with its per-speaker inner tarballs unp
 when done, a corrupt download reported)."""
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 import replica_aidatatang_200zh
 from asrt.corpora import aidatatang_200zh as aidatatang
 from asrt.download import DownloadError, md5sum
-from recipe_checks import check_recipe_outputs, http_server, supervisions
+from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
 from recipe_runner import run_corpus_recipe
 
 
@@ -71,3 +72,15 @@ def test_download_reports_a_corrupt_archive(server, tmp_path: Path, monkeypatch)
 def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="aidatatang_200_zh_transcript.txt.*run stage 0"):
         aidatatang.prepare(tmp_path, tmp_path / "manifests")
+
+
+def test_download_unpacks_a_hand_extracted_archive_without_fetching(tmp_path: Path, monkeypatch) -> None:
+    archive = replica_aidatatang_200zh.build_archive(tmp_path / "served")
+    corpus = tmp_path / "corpus"
+    with tarfile.open(archive) as tar:
+        tar.extractall(corpus, filter="data")
+    assert aidatatang.check_layout(corpus) != [] and list(corpus.rglob("G*.tar.gz"))
+    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
+    aidatatang.download(corpus, {}, num_jobs=2)
+    assert aidatatang.check_layout(corpus) == [] and not list(corpus.rglob("G*.tar.gz"))
+    assert len(list(corpus.rglob("*.wav"))) == 18

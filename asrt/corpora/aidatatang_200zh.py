@@ -13,7 +13,9 @@ removed. The speaker is the directory (``G0002``), as in lhotse and Kaldi.
 """
 from __future__ import annotations
 
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
@@ -41,16 +43,20 @@ def check_layout(corpus_dir: Path) -> list[str]:
     return missing
 
 
-def unpack_speaker_tarballs(corpus_dir: Path) -> None:
+def unpack_speaker_tarballs(corpus_dir: Path, num_jobs: int = 1) -> None:
     """Unpack each ``corpus/<split>/<speaker>.tar.gz`` in place, then delete it (its marker stays)."""
     from asrt.download import extract
 
+    def unpack(tarball: Path) -> None:
+        extract(tarball, tarball.parent)
+        tarball.unlink()
+
     for split in SPLITS:
         tarballs = sorted((Path(corpus_dir) / TOP_DIR / "corpus" / split).glob("*.tar.gz"))
-        logging.info("aidatatang_200zh: unpacking %d speaker tarballs of %s", len(tarballs), split)
-        for tarball in tarballs:
-            extract(tarball, tarball.parent)
-            tarball.unlink()
+        if tarballs:
+            logging.info("aidatatang_200zh: unpacking %d speaker tarballs of %s", len(tarballs), split)
+            with ThreadPoolExecutor(max(1, num_jobs)) as pool:
+                list(pool.map(unpack, tarballs))
 
 
 def read_transcripts(path: Path) -> dict[str, str]:
@@ -90,11 +96,17 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
 
 
 def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0: fetch SLR62 into ``corpus_dir``, unpack it and its per-speaker tarballs."""
+    """Stage 0: fetch SLR62 into ``corpus_dir``, unpack it and its per-speaker tarballs.
+
+    An archive already unpacked (by an earlier run or by hand) only gets its speaker tarballs unpacked.
+    """
     from asrt.corpora.archives import fetch_and_extract
 
-    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
-                      check_layout, after_extract=unpack_speaker_tarballs)
+    corpus_dir = Path(corpus_dir)
+    if not missing_paths(corpus_dir, [TRANSCRIPT] + [f"{TOP_DIR}/corpus/{s}" for s in SPLITS]):
+        unpack_speaker_tarballs(corpus_dir, num_jobs)
+    fetch_and_extract(NAME, corpus_dir, config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout, after_extract=functools.partial(unpack_speaker_tarballs, num_jobs=num_jobs))
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
