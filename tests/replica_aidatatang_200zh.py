@@ -29,8 +29,8 @@ METADATA = "SES {speaker}\nSCD {utt}\nSAM 16000\nSNB 2\nSBF lohi\nSSB 16\nQNT PC
 
 
 def build(root: Path) -> Path:
-    """Write the unpacked replica under ``root`` and return the corpus directory (``--corpus-dir``)."""
-    corpus = Path(root) / "aidatatang_200zh"
+    """Write the unpacked replica under ``root`` (the corpus directory, ``--corpus-dir``) and return ``root``."""
+    corpus = Path(root)
     top = corpus / aidatatang.TOP_DIR
     lines = []
     for spk_index, (split, speaker, sentences) in enumerate(PLAN):

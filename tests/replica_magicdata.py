@@ -26,8 +26,8 @@ BROKEN = ("dev", "16_4013", "16_4013_20170819121429", "你好")
 
 
 def build(root: Path) -> Path:
-    """Write the replica under ``root`` and return the corpus directory (what ``--corpus-dir`` takes)."""
-    corpus = Path(root) / "magicdata"
+    """Write the replica under ``root`` (the corpus directory, what ``--corpus-dir`` takes) and return ``root``."""
+    corpus = Path(root)
     rows: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
     for spk_index, (split, speaker, transcripts) in enumerate(PLAN):
         for k, raw in enumerate(transcripts, 1):

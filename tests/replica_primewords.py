@@ -38,8 +38,8 @@ def audio_path(top: Path, file_name: str) -> Path:
 
 
 def build(root: Path) -> Path:
-    """Write the replica under ``root`` and return the corpus directory (what ``--corpus-dir`` takes)."""
-    corpus = Path(root) / "primewords"
+    """Write the replica under ``root`` (the corpus directory, what ``--corpus-dir`` takes) and return ``root``."""
+    corpus = Path(root)
     top = corpus / primewords.TOP_DIR
     speakers = [(u, 3) for u in user_ids("train", 2)] + [(u, 2) for u in user_ids("dev", 2)]
     speakers += [(u, 2) for u in user_ids("test", 2)]

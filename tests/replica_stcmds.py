@@ -44,8 +44,8 @@ def speaker_numbers(split: str, count: int) -> list[str]:
 
 
 def build(root: Path) -> Path:
-    """Write the replica under ``root`` and return the corpus directory (what ``--corpus-dir`` takes)."""
-    corpus = Path(root) / "stcmds"
+    """Write the replica under ``root`` (the corpus directory, what ``--corpus-dir`` takes) and return ``root``."""
+    corpus = Path(root)
     top = corpus / stcmds.TOP_DIR
     top.mkdir(parents=True, exist_ok=True)
     # (speaker number, letter, utterances): a number may occur with both letters.

@@ -1,6 +1,7 @@
-"""What the read-speech corpora (ST-CMDS, Primewords, aidatatang_200zh, MAGICDATA) share: one audio file
-per utterance, a speaker-disjoint held-out split where the corpus has none, and manifests written in
-utterance-id order so that they never depend on the order a file system lists the files in.
+"""What the read-speech corpora (AISHELL-1, ST-CMDS, Primewords, aidatatang_200zh, MAGICDATA) share: one
+audio file per utterance, a speaker-disjoint held-out split where the corpus has none (ST-CMDS,
+Primewords), and manifests written in utterance-id order so that they never depend on the order a file
+system lists the files in.
 """
 from __future__ import annotations
 
