@@ -89,9 +89,9 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     if no_text or rejected:
         logging.warning("aidatatang_200zh: skipped %d audio files without a transcript and %d transcripts "
                         "without a Mandarin reading", no_text, rejected)
-    total = sum(len(v) for v in by_split.values()) + rejected
+    total = sum(len(v) for v in by_split.values()) + rejected + no_text
     if total != EXPECTED_UTTERANCES:
-        logging.warning("aidatatang_200zh: found %d utterances, the full corpus has %d", total, EXPECTED_UTTERANCES)
+        logging.warning("aidatatang_200zh: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
     return by_split
 
 

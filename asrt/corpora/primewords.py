@@ -55,19 +55,16 @@ def check_layout(corpus_dir: Path) -> list[str]:
     return missing_paths(Path(corpus_dir), [TRANSCRIPT, AUDIO_DIR])
 
 
-def read_records(transcript: Path) -> dict[str, tuple[str, str]]:
-    """``file -> (user_id, text)`` from ``set1_transcript.json``, repeated files resolved as documented."""
+def read_records(transcript: Path) -> dict[str, tuple[str, str] | None]:
+    """``file -> (user_id, text)`` from ``set1_transcript.json``; None for a file whose repeated records
+    disagree (see the module docstring)."""
     records: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for rec in json.loads(Path(transcript).read_text(encoding="utf-8-sig")):
         records[rec["file"]].add((str(rec["user_id"]), str(rec["text"])))
-    out, conflicting = {}, 0
-    for file_name, values in records.items():
-        if len(values) == 1:
-            out[file_name] = next(iter(values))
-        else:
-            conflicting += 1
+    out = {f: next(iter(values)) if len(values) == 1 else None for f, values in records.items()}
+    conflicting = sum(v is None for v in out.values())
     if conflicting:
-        logging.warning("Primewords: dropped %d audio files whose repeated records disagree", conflicting)
+        logging.warning("Primewords: left out %d audio files whose repeated records disagree", conflicting)
     return out
 
 
@@ -81,7 +78,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     rejected = 0
     for file_name, path in audio.items():
-        if file_name not in records:
+        if records.get(file_name) is None:
             continue
         user_id, raw = records[file_name]
         text = normalize_transcript(raw, NAME)  # also drops the word segmentation

@@ -88,9 +88,9 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
         by_split[split_of(number)].append(Utterance(wav.stem, wav, speaker, text))
     for why, n in skipped.items():
         logging.warning("ST-CMDS: skipped %d audio files with %s", n, why)
-    total = sum(len(v) for v in by_split.values())
+    total = sum(len(v) for v in by_split.values()) + sum(skipped.values())
     if total != EXPECTED_UTTERANCES:
-        logging.warning("ST-CMDS: found %d utterances, the full corpus has %d", total, EXPECTED_UTTERANCES)
+        logging.warning("ST-CMDS: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
     return by_split
 
 
