@@ -2,6 +2,7 @@
 markers removed ([FIL], [SPK]) or its utterances left out ([*], English, known broken)."""
 from __future__ import annotations
 
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 import replica_magicdata
 from asrt.corpora import magicdata
+from asrt.download import DownloadError
 from asrt.text import normalize_transcript
 from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
 from recipe_runner import run_corpus_recipe
@@ -81,3 +83,16 @@ def test_download_fetches_and_unpacks_each_split(corpus: Path, tmp_path: Path, m
     assert magicdata.check_layout(target) == []
     assert sorted(p.relative_to(target) for p in target.rglob("*.wav")) == \
         sorted(p.relative_to(corpus) for p in corpus.rglob("*.wav"))
+
+
+def test_download_names_what_an_incomplete_copy_lacks(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(corpus / "train", partial / "train")
+
+    def unreachable(url, dest, md5=None):
+        raise DownloadError(f"cannot download {url}: connection refused")
+
+    monkeypatch.setattr("asrt.download.fetch", unreachable)
+    with pytest.raises(DownloadError, match=r"incomplete magicdata corpus \(missing: dev/TRANS.txt, test/TRANS.txt\)"
+                                            r" and stage 0 could not complete it: cannot download"):
+        magicdata.download(partial, {})

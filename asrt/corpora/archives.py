@@ -35,12 +35,19 @@ def fetch_and_extract(name: str, corpus_dir: Path, config: dict, resource: int, 
     if not missing:
         logging.info("%s already holds the %s corpus; nothing to download", corpus_dir, name)
         return
-    if corpus_dir.exists() and any(corpus_dir.iterdir()):
+    incomplete = corpus_dir.exists() and any(corpus_dir.iterdir())
+    if incomplete:
         logging.warning("%s holds an incomplete %s corpus (missing: %s); downloading it", corpus_dir, name,
                         ", ".join(missing[:5]))
     mirror = mirror_from_config(config)
     for file_name, md5, size in archives:
-        path = fetch(openslr_url(resource, file_name, mirror), corpus_dir / file_name, md5)
+        try:
+            path = fetch(openslr_url(resource, file_name, mirror), corpus_dir / file_name, md5)
+        except DownloadError as e:
+            if not incomplete:
+                raise
+            raise DownloadError(f"{corpus_dir} holds an incomplete {name} corpus (missing: "
+                                f"{', '.join(missing[:5])}) and stage 0 could not complete it: {e}") from None
         if size is not None and path.stat().st_size != size:
             got = path.stat().st_size
             path.unlink()
