@@ -23,10 +23,14 @@ and how asrt meets it (sherpa-onnx's ``offline-zipformer-ctc-model.cc`` and ``of
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import shutil
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -45,7 +49,23 @@ LOG_PROB_FLOOR = -46.0  # log(1e-20)
 log = logging.getLogger(__name__)
 
 
-def export_onnx(model: CtcModel, path: Path, num_features: int, metadata: dict[str, str] | None = None) -> Path:
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep the dynamo exporter's progress lines, optimiser logs and deprecation warnings off the console."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def export_onnx(model: CtcModel, path: Path, num_features: int, metadata: dict[str, object] | None = None) -> Path:
     """Write ``model`` as ONNX (dynamic batch and time axes) to ``path`` with ``metadata`` as properties."""
     import onnx
 
@@ -54,7 +74,7 @@ def export_onnx(model: CtcModel, path: Path, num_features: int, metadata: dict[s
     batch = torch.export.Dim("batch", min=1, max=1024)
     time = torch.export.Dim("time", min=MIN_FRAMES, max=1_000_000)
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _quiet_exporter():
         torch.onnx.export(model, example, str(tmp), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                           opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False,
                           dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}})
@@ -152,23 +172,35 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
     """Export a packaged model directory (``asrt package``) to ``out_dir``; return its metadata.
 
     Raises RuntimeError if the ONNX log-probs differ from PyTorch's by more than ``tolerance``
-    (:func:`check_onnx`). The
-    directory is assembled beside ``out_dir`` and renamed into place, so it is complete or absent.
+    (:func:`check_onnx`). The directory is assembled beside ``out_dir`` and renamed into place, so it is
+    complete or absent.
     """
-    from asrt.train import load_model
-
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "model.pt").is_file() or not (model_dir / "metadata.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
     if out_dir.resolve() == model_dir.resolve():
         raise ValueError("--out must be a new directory, not the packaged model's own")
     metadata = json.loads((model_dir / "metadata.json").read_text())
-    model, state = load_model(model_dir / "model.pt")
-    num_features = int(state["num_features"])
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        metadata = _export_into(model_dir, tmp, metadata, tolerance)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return metadata
 
+
+def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -> dict:
+    """Write every file of the export of ``model_dir`` into ``tmp``; return the export's metadata."""
+    from asrt.train import load_model
+
+    model, state = load_model(model_dir / "model.pt")
+    num_features = int(state["num_features"])
     with torch.no_grad():
         probe = model(torch.zeros(1, 800, num_features), torch.tensor([800]))[1].item()
     num_tokens = len(read_symbol_table(model_dir / "tokens.txt"))
@@ -185,7 +217,8 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
     decode = dict(metadata.get("decode") or {})
-    blank_penalty = float(decode.get("blank_penalty", 0.0))
+    # asrt's search scales (log-prob - penalty) by acoustic_scale, so the graph carries penalty * scale.
+    blank_penalty = float(decode.get("blank_penalty", 0.0)) * float(decode.get("acoustic_scale", 1.0))
     log.info("Writing HLG.fst with blank penalty %g on its blank arcs", blank_penalty)
     hlg_with_blank_penalty(model_dir / "HLG.fst", tmp / "HLG.fst", num_tokens, blank_penalty)
     decode["blank_penalty"] = 0.0
@@ -204,9 +237,6 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
                         "ctc_max_active": int(decode.get("max_active", 3000)), "beam": SHERPA_BEAM},
     })
     write_text_atomic(tmp / "metadata.json", json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
     return metadata
 
 
