@@ -7,7 +7,8 @@
 #   8 package model directory
 #
 # A finished stage leaves a marker under $data_dir/.done or $exp_dir/.done and is skipped when rerun;
-# training resumes from its newest checkpoint. Delete a marker to redo a stage.
+# training resumes from its newest checkpoint. Delete a marker to redo a stage. --num-gpus N trains with N
+# DistributedDataParallel processes (torchrun); README.md has a multi-node example.
 set -euo pipefail
 
 ASRT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +22,9 @@ stage=0
 stop_stage=8
 num_jobs=2
 results=RESULTS.md     # stage 7 adds a row here
+num_gpus=1             # stage 6: training processes per node; more than 1 launches torchrun (DDP)
+num_nodes=1            # stage 6: nodes; more than 1 needs --rdzv-endpoint and this command on every node
+rdzv_endpoint=         # stage 6: HOST:PORT of torchrun's c10d rendezvous, for --num-nodes > 1
 
 help_message="Usage: run.sh [options]   (run from a recipe directory, e.g. egs/mini_cmn)"
 . "$ASRT_ROOT/utils/log.sh"
@@ -83,8 +87,18 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   train_cuts=() dev_cuts=()
   for t in $train_splits; do train_cuts+=("${t%%=*}=$fbank/${corpus}_cuts_${t#*=}.jsonl.gz"); done
   for s in $dev_splits; do dev_cuts+=("$fbank/${corpus}_cuts_$s.jsonl.gz"); done
-  asrt train --train-cuts "${train_cuts[@]}" --dev-cuts "${dev_cuts[@]}" --lang-dir "$lang" --exp-dir "$exp_dir" \
-    "${config_opt[@]}"
+  trainer=(asrt)
+  if [ "$num_gpus" -gt 1 ] || [ "$num_nodes" -gt 1 ]; then
+    # One process per GPU (or CPU process with train.device: cpu); asrt/train.py is the same code in each.
+    rdzv=(--standalone)
+    if [ "$num_nodes" -gt 1 ]; then
+      [ -n "$rdzv_endpoint" ] || { log "--num-nodes $num_nodes needs --rdzv-endpoint HOST:PORT"; exit 1; }
+      rdzv=(--nnodes "$num_nodes" --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "asrt-$config_name")
+    fi
+    trainer=(torchrun "${rdzv[@]}" --nproc-per-node "$num_gpus" -m asrt.cli)
+  fi
+  "${trainer[@]}" train --train-cuts "${train_cuts[@]}" --dev-cuts "${dev_cuts[@]}" --lang-dir "$lang" \
+    --exp-dir "$exp_dir" "${config_opt[@]}"
 fi
 
 cuts=()

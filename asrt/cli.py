@@ -94,13 +94,15 @@ def cmd_train(args) -> None:
 
 
 def cmd_decode(args) -> None:
-    """Stage 7: decode, score and add a row to RESULTS.md."""
+    """Stage 7: decode (the last ``decode.avg`` epochs averaged, if set), score and add a row to RESULTS.md."""
     from asrt.evaluate import append_results_row, evaluate
+    from asrt.train import decoding_model
 
     config = load_config(args.config)
     exp_dir = Path(args.exp_dir)
     cuts = dict(zip(args.splits, map(Path, args.cuts)))
-    summary = evaluate(exp_dir / "model.pt", Path(args.lang_dir), cuts, exp_dir / "decode", config["decode"],
+    model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
+    summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / "decode", config["decode"],
                        int(config["decode"].get("num_threads", 1)))
     (exp_dir / "decode" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.results:
@@ -121,11 +123,14 @@ def cmd_decode(args) -> None:
 def cmd_package(args) -> None:
     """Stage 8: self-contained model directory."""
     from asrt.package import package_model
+    from asrt.train import decoding_model
 
     exp_dir = Path(args.exp_dir)
+    config = load_config(args.config)
     summary_path = exp_dir / "decode" / "summary.json"
     results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    out = package_model(exp_dir / "model.pt", Path(args.lang_dir), Path(args.out), load_config(args.config), results)
+    model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
+    out = package_model(model_path, Path(args.lang_dir), Path(args.out), config, results)
     logging.info("Packaged model in %s", out)
 
 
