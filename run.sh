@@ -37,7 +37,12 @@ exp_dir=${exp_dir:-exp/$config_name}
 config_opt=()
 [ -n "$config" ] && config_opt=(--config "$config")
 manifests=$data_dir/manifests
-lang=$data_dir/lang
+# The lang directory of the config's output units (lang.units): data/lang for tonal pinyin, else
+# data/lang_<units> (asrt/units.py), beside the shared manifests, features and LM.
+lang=$data_dir/$(python -c "import sys; from asrt.config import load_config; from asrt.units import lang_dir_name
+print(lang_dir_name(load_config(sys.argv[1] or None).get('lang')))" "$config")
+lang_marker_dir=$data_dir  # stages 2 and 5 of other units keep their markers in their own lang directory
+[ "$lang" = "$data_dir/lang" ] || lang_marker_dir=$lang
 fbank=$data_dir/fbank
 arpa=$data_dir/lm/lm.arpa
 
@@ -60,14 +65,15 @@ run_stage 0 "$data_dir" "get the $corpus corpus into $corpus_dir" -- \
   asrt download --corpus "$corpus" --corpus-dir "$corpus_dir" --num-jobs "$num_jobs" "${config_opt[@]}"
 run_stage 1 "$data_dir" "lhotse manifests in $manifests" -- \
   asrt prepare --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests"
-run_stage 2 "$data_dir" "tonal-pinyin labels and lang in $lang" -- \
-  asrt lang --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --lang-dir "$lang"
+run_stage 2 "$lang_marker_dir" "tonal-pinyin labels and lang (tokens, lexicon) in $lang" -- \
+  asrt lang --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --lang-dir "$lang" \
+    "${config_opt[@]}"
 run_stage 3 "$data_dir" "fbank features in $fbank" -- \
   asrt features --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --out-dir "$fbank" \
     --num-jobs "$num_jobs" "${config_opt[@]}"
 run_stage 4 "$data_dir" "KenLM n-gram LM $arpa" -- \
   asrt lm --lang-dir "$lang" --out "$arpa" "${config_opt[@]}"
-run_stage 5 "$data_dir" "HLG graph $lang/HLG.fst" -- \
+run_stage 5 "$lang_marker_dir" "HLG graph $lang/HLG.fst" -- \
   asrt graph --lang-dir "$lang" --arpa "$arpa"
 
 # Which splits train (NAME=SPLIT; a union of corpora trains on several), validate and get scored: the

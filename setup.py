@@ -21,6 +21,7 @@ setup(
         "kenlm==0.3.0",
         "pypinyin==0.55.0",
         "pypinyin-dict==0.9.0",
+        "sentencepiece==0.2.3",  # lang.units: bpe (no dependencies of its own)
         "soundfile",
         "scipy",
         "numpy",

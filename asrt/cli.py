@@ -47,7 +47,7 @@ def cmd_lang(args) -> None:
     extra = corpus.extra_lm_text(Path(args.corpus_dir)) if args.corpus_dir else []
     lang_dir = Path(args.lang_dir)
     prepare_lang(lang_dir, [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
-                 extra)
+                 extra, load_config(args.config).get("lang"))
     prepare_graph_lang(lang_dir)
 
 
@@ -114,9 +114,12 @@ def cmd_decode(args) -> None:
             corpus, _, kind = split.rpartition("_")
             if corpus and kind in ("dev", "test"):
                 groups.setdefault(corpus, {})[kind] = result
+        # Units other than tonal pinyin are named beside the model: their PER is "-" (characters,
+        # pieces) or over toneless syllables.
+        units = next(iter(summary.values()), {}).get("units", "tonal_pinyin")
+        model_name = config["model"]["name"] + ("" if units == "tonal_pinyin" else f" ({units})")
         for corpus, group in groups.items():
-            row = append_results_row(Path(args.results), f"{config_name} {corpus}".strip(), config["model"]["name"],
-                                     group)
+            row = append_results_row(Path(args.results), f"{config_name} {corpus}".strip(), model_name, group)
             logging.info("Added to %s: %s", args.results, row.strip())
 
 
@@ -246,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, config=False)
     sp.add_argument("--corpus-dir", required=True)
     sp.add_argument("--manifest-dir", required=True)
-    sp = verb("lang", cmd_lang, "stage 2: labels, tokens, lexicon, LM text")
-    common(sp, config=False)
+    sp = verb("lang", cmd_lang, "stage 2: labels, tokens, lexicon, LM text (of the config's lang.units)")
+    common(sp)
     sp.add_argument("--corpus-dir")
     sp.add_argument("--manifest-dir", required=True)
     sp.add_argument("--lang-dir", required=True)

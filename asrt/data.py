@@ -1,30 +1,43 @@
-"""Batches for CTC training and decoding: padded fbank features and tonal-pinyin token targets."""
+"""Batches for CTC training and decoding: padded fbank features and token targets of the output units."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
 from asrt.fileio import read_symbol_table
+from asrt.units import Units
 
 
 class TokenTable:
-    """Tonal-pinyin tokens and their ids (``tokens.txt``); id 0 is the CTC blank."""
+    """The output units' tokens and their ids (``tokens.txt``); id 0 is the CTC blank. ``units`` (from
+    ``units.json`` beside it; tonal pinyin without one) turns a supervision into units, and units into text."""
 
     def __init__(self, path) -> None:
         self.token2id = read_symbol_table(path)
         self.id2token = {i: t for t, i in self.token2id.items()}
+        self.units = Units.from_dir(Path(path).parent)
+
+    def encode_supervision(self, sup) -> list[int]:
+        """Token ids of a labelled supervision's units. Characters without a token (seen only outside the
+        training text, e.g. in dev) are left out for character units; other units have a token for all."""
+        labels = self.units.supervision_labels(sup)
+        if self.units.name == "chars":
+            return [self.token2id[c] for c in labels if c in self.token2id]
+        return self.encode(labels)
 
     def __len__(self) -> int:
         return len(self.token2id)
 
     def encode(self, syllables: list[str]) -> list[int]:
-        """Token ids of a syllable sequence; raise ValueError naming an unknown syllable."""
+        """Token ids of a unit sequence; raise ValueError naming an unknown unit."""
         try:
             return [self.token2id[s] for s in syllables]
         except KeyError as e:
-            raise ValueError(f"syllable {e.args[0]!r} is not in the token table") from None
+            raise ValueError(f"{e.args[0]!r} is not in the token table") from None
 
     def decode(self, ids: list[int]) -> list[str]:
-        """Syllables of a list of token ids."""
+        """Units of a list of token ids."""
         return [self.id2token[i] for i in ids]
 
 
@@ -42,7 +55,7 @@ class CtcDataset(torch.utils.data.Dataset):
         feats, feat_lens = collate_features(cuts)
         if self.spec_augment is not None:
             feats = self.spec_augment(feats)
-        targets = [self.tokens.encode(c.supervisions[0].custom["pinyin"].split()) for c in cuts]
+        targets = [self.tokens.encode_supervision(c.supervisions[0]) for c in cuts]
         return {
             "feats": feats,
             "feat_lens": feat_lens,

@@ -1,4 +1,8 @@
-"""Stage 7: decode dev/test cuts (greedy CTC to pinyin, HLG to characters), score, record results."""
+"""Stage 7: decode dev/test cuts (greedy CTC to the output units, HLG to characters), score, record results.
+
+Greedy CTC gives the model's units: pinyin is scored as PER (over toneless syllables for toneless
+pinyin), characters and sentencepiece pieces are turned into text and scored as CER. HLG's characters
+are scored as CER for every unit."""
 from __future__ import annotations
 
 import datetime
@@ -18,12 +22,15 @@ from asrt.train import load_model
 
 
 def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str = "decoding") -> dict:
-    """Decode every cut; return references, hypotheses and timing (seconds of model and search time)."""
+    """Decode every cut; return references, hypotheses and timing (seconds of model and search time).
+
+    ``refs_py``/``hyps_py`` hold the output units (pinyin, characters or pieces) of reference and greedy
+    decoding, ``refs_ch``/``hyps_ch`` the characters of reference and HLG decoding."""
     refs_py, refs_ch, hyps_py, hyps_ch = {}, {}, {}, {}
     t_model = t_greedy = t_hlg = audio = 0.0
     for cut in tqdm(cuts, desc=desc, unit="utt"):
         sup = cut.supervisions[0]
-        refs_py[cut.id] = sup.custom["pinyin"].split()
+        refs_py[cut.id] = tokens.units.supervision_labels(sup)
         refs_ch[cut.id] = char_tokens(sup.text)
         feats = torch.from_numpy(cut.load_features())
         t0 = time.perf_counter()
@@ -74,15 +81,29 @@ def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], o
 def decode_and_score(model, cuts, tokens: TokenTable, decoder: HlgDecoder, split_dir: Path,
                      num_threads: int = 1, desc: str = "decoding") -> dict[str, float]:
     """Decode ``cuts``, write the score reports and ``summary.txt`` into ``split_dir``; return
-    {per, cer, rtf_greedy, rtf_hlg} (error rates in percent)."""
+    {units, per, greedy_cer, cer, rtf_greedy, rtf_hlg} (error rates in percent). ``per`` is None unless the
+    units are pinyin, ``greedy_cer`` None unless they are not."""
+    units = tokens.units
     r = decode_cuts(model, cuts, tokens, decoder, desc)
-    per = write_score_report(split_dir, "greedy_pinyin", r["refs_py"], r["hyps_py"], metric="PER")
+    per = greedy_cer = None
+    if units.is_pinyin:
+        per = write_score_report(split_dir, "greedy_pinyin", r["refs_py"], r["hyps_py"], metric="PER")
+        greedy_line = f"{format_summary(per, 'PER')}  (greedy CTC, {units.description})"
+    else:
+        hyps_text = {k: char_tokens(units.to_text(v)) for k, v in r["hyps_py"].items()}
+        greedy_cer = write_score_report(split_dir, "greedy_char", r["refs_ch"], hyps_text, metric="CER")
+        greedy_line = f"{format_summary(greedy_cer, 'CER')}  (greedy CTC, {units.description} as characters)"
     cer = write_score_report(split_dir, "hlg_char", r["refs_ch"], r["hyps_ch"], metric="CER")
-    text = (f"{format_summary(per, 'PER')}  (greedy CTC, tonal pinyin)\n"
+    text = (f"{greedy_line}\n"
             f"{format_summary(cer, 'CER')}  (HLG, characters)\n"
             f"RTF greedy {r['rtf_greedy']:.4f}, RTF HLG {r['rtf_hlg']:.4f} ({num_threads} thread(s))\n")
     write_text_atomic(Path(split_dir) / "summary.txt", text)
-    return {"per": 100 * per.rate, "cer": 100 * cer.rate, "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"]}
+
+    def pct(counts):
+        return None if counts is None else 100 * counts.rate
+
+    return {"units": units.name, "per": pct(per), "greedy_cer": pct(greedy_cer), "cer": 100 * cer.rate,
+            "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"]}
 
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict) -> str:

@@ -1,8 +1,11 @@
-"""Decoding-graph construction: CTC topology H, lexicon L, n-gram G, and HLG = H o min(det(L o G)).
+"""Decoding-graph construction: CTC topology H, lexicon L, n-gram G, and HLG = H o min(det(L o G)),
+or H o P o min(det(L o G)) when some tokens stand for several characters (sentencepiece pieces).
 
 Symbol conventions (shared with :mod:`asrt.decoding`):
 
-* ``tokens.txt``: ``<blk> 0`` then syllables ``1..N``; ids are acoustic-model output columns.
+* ``tokens.txt``: ``<blk> 0`` then the output units ``1..N`` (syllables, characters or sentencepiece
+  pieces: :mod:`asrt.units`); ids are acoustic-model output columns. Words are what the LM counts
+  (characters, for every unit); for characters L maps each to itself.
 * ``tokens_disambig.txt``: ``tokens.txt`` followed by ``#0 .. #K`` (ids ``N+1 ..``). ``#0`` carries
   G's back-off arcs through L; ``#1 .. #K`` separate homophones and prefix pronunciations.
 * ``words.txt``: ``<eps> 0``, the lexicon's words sorted, then ``#0``, ``<s>``, ``</s>``.
@@ -222,6 +225,60 @@ def build_lexicon_fst(
     return fst
 
 
+def multi_char_spellings(lexicon_disambig: Lexicon, lm_words: set[str]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Tokens that stand for several LM characters (a sentencepiece piece such as ``中国``), each mapped to
+    the tokens (with ``#k``) of its characters' own entries.
+
+    These are the lexicon entries of a word the LM does not know with more characters than tokens, all
+    of whose characters have entries. L leaves them out (one arc per character cannot be drawn with
+    fewer tokens than characters, and input-epsilon arcs in L make det(L o G) explode); P rewrites
+    them into their characters' tokens after LG is built instead.
+    """
+    spelling: dict[str, tuple[str, ...]] = {}
+    for word, pron in lexicon_disambig:
+        if len(word) == 1:
+            spelling.setdefault(word, pron)
+    out = {}
+    for word, pron in lexicon_disambig:
+        tokens = _strip_disambig(pron)
+        if word in lm_words or len(word) < 2 or len(word) <= len(tokens):
+            continue
+        if all(c in spelling and c in lm_words for c in word):
+            out[tokens] = tuple(t for c in word for t in spelling[c])
+    return out
+
+
+def build_spelling_fst(
+    spellings: dict[tuple[str, ...], tuple[str, ...]], token_ids: dict[str, int], num_tokens: int,
+    disambig_ids: Sequence[int],
+) -> kaldifst.StdVectorFst:
+    """P: every token and ``#k`` to itself, plus a path from each of ``spellings``' token sequences to
+    its characters' tokens, with ``#k`` loops inside so G may back off between the characters.
+
+    P o LG is not determinized again: a piece reaches its characters' LG state by the n-gram or by
+    back-off, and the Viterbi search takes the better, as it would between any two paths.
+    """
+    fst = kaldifst.StdVectorFst()
+    loop = fst.add_state()
+    fst.start = loop
+    fst.set_final(loop, 0.0)
+    for i in [*range(1, num_tokens), *disambig_ids]:
+        fst.add_arc(loop, kaldifst.StdArc(i, i, 0.0, loop))
+    for tokens, spelled in spellings.items():
+        n = max(len(tokens), len(spelled))
+        src = loop
+        for i in range(n):
+            dst = loop if i == n - 1 else fst.add_state()
+            ilabel = token_ids[tokens[i]] if i < len(tokens) else 0
+            olabel = token_ids[spelled[i]] if i < len(spelled) else 0
+            fst.add_arc(src, kaldifst.StdArc(ilabel, olabel, 0.0, dst))
+            if dst != loop:
+                for d in disambig_ids:
+                    fst.add_arc(dst, kaldifst.StdArc(d, d, 0.0, dst))
+            src = dst
+    return fst
+
+
 def read_arpa_vocabulary(arpa_path: str | os.PathLike) -> set[str]:
     """The words of an ARPA LM's 1-gram section (reads no further, so it is cheap on big LMs)."""
     vocab: set[str] = set()
@@ -325,6 +382,13 @@ def compile_hlg(
     lg = compose_lg(lexicon_fst, grammar_fst)
     del grammar_fst, lexicon_fst
     t = step(f"LG = min(det(L o G)): {_size(lg)}", t)
+    spellings = multi_char_spellings(lexicon_disambig, lm_words)
+    if spellings:
+        spelling_fst = build_spelling_fst(spellings, tokens_disambig, len(tokens), disambig_ids)
+        kaldifst.arcsort(spelling_fst, sort_type="olabel")
+        lg = kaldifst.compose(spelling_fst, lg, connect=True)
+        kaldifst.arcsort(lg, sort_type="ilabel")
+        t = step(f"P o LG ({len(spellings)} tokens of several characters): {_size(lg)}", t)
     ctc_topo = build_ctc_topo(len(tokens), disambig_ids)
     kaldifst.arcsort(ctc_topo, sort_type="olabel")
     t = step(f"H: {_size(ctc_topo)}", t)

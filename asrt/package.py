@@ -10,8 +10,12 @@ import yaml
 
 from asrt.evaluate import git_commit
 from asrt.fileio import write_text_atomic
+from asrt.units import BPE_MODEL, UNITS_FILE, Units
 
 LANG_FILES = ("tokens.txt", "words.txt", "lexicon.txt", "HLG.fst")
+# The output units (asrt/units.py): units.json (absent in lang dirs made before units were configurable:
+# tonal pinyin) and, for sentencepiece units, the model that turns pieces into text.
+UNITS_FILES = (UNITS_FILE, BPE_MODEL)
 
 
 def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict, results: dict | None = None) -> Path:
@@ -29,6 +33,9 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
         if not src.exists():
             raise FileNotFoundError(f"{src} is missing: run stages 2 and 5 first")
         shutil.copy2(src, tmp / name)
+    for name in UNITS_FILES:
+        if (Path(lang_dir) / name).exists():
+            shutil.copy2(Path(lang_dir) / name, tmp / name)
     (tmp / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     metadata = {
         "format": 1,
@@ -37,7 +44,7 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
         "model": config["model"]["name"],
         "features": config["features"],
         "sample_rate": 16000,
-        "units": "tonal_pinyin",
+        "units": Units.from_dir(lang_dir).name,
         "decode": config["decode"],
         "results": results or {},
     }

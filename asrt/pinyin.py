@@ -34,6 +34,11 @@ def normalize_syllable(syllable: str) -> str:
     return s
 
 
+def strip_tone(syllable: str) -> str:
+    """The toneless form of an ASRT syllable (``lv4`` -> ``lv``): the units of toneless-pinyin models."""
+    return syllable.rstrip("12345")
+
+
 def _to_tone3(marked: str) -> str | None:
     """Convert one tone-marked reading (``lǜ``) to ASRT form, or None if it is not a plain syllable."""
     try:

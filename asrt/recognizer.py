@@ -1,4 +1,8 @@
-"""A packaged model, loaded once, that turns audio samples into tonal pinyin and characters.
+"""A packaged model, loaded once, that turns audio samples into pinyin and characters.
+
+The pinyin is the greedy CTC output of a pinyin model (tonal, or toneless for ``toneless_pinyin``
+units); a model of characters or sentencepiece pieces has none, and gives an empty list. The
+characters always come from HLG decoding.
 
 Used by ``asrt recognize``, the evaluation stage and the servers. Audio of any length is recognised
 in pieces of at most ``max_chunk_seconds``, cut at the quietest 10 ms frame near each limit so that
@@ -24,7 +28,7 @@ BACKENDS = ("torch", "onnx")
 
 @dataclass
 class Recognition:
-    """One recognition result."""
+    """One recognition result (``pinyin`` is empty for a model whose units are not pinyin)."""
 
     pinyin: list[str]
     text: str
@@ -94,10 +98,15 @@ class Recognizer:
         pinyin, words = [], []
         for start, end in zip(bounds[:-1], bounds[1:]):
             lp = self.log_probs(samples[start:end])
-            pinyin += self.tokens.decode(ctc_greedy(lp))
+            if self.tokens.units.is_pinyin:
+                pinyin += self.tokens.decode(ctc_greedy(lp))
             words += self.decoder.decode(lp)
         return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
 
     def pinyin_to_text(self, syllables: list[str]) -> str:
-        """Characters for a tonal pinyin sequence (ASRT's ``/language`` service)."""
+        """Characters for a pinyin sequence (ASRT's ``/language`` service): tonal, or toneless for a
+        toneless-pinyin model; a model of other units has no pinyin to read."""
+        if not self.tokens.units.is_pinyin:
+            raise ValueError(f"this model's output units are {self.tokens.units.description}, not pinyin: "
+                             "it cannot convert pinyin to text")
         return self.decoder.pinyin_to_text(syllables)
