@@ -132,6 +132,7 @@ def train_bpe(lang_dir: Path, sentences: list[str], vocab_size: int, character_c
             sentencepiece.SentencePieceTrainer.train(
                 input=str(text), model_prefix=str(Path(tmp) / "bpe"), model_type="bpe", vocab_size=vocab_size,
                 character_coverage=character_coverage, byte_fallback=True, add_dummy_prefix=False,
+                hard_vocab_limit=False,  # a small text may not have vocab_size pieces' worth of merges
                 normalization_rule_name="identity", bos_id=-1, eos_id=-1, unk_id=0, num_threads=1,
                 max_sentence_length=100000, minloglevel=2)
         except RuntimeError as e:

@@ -29,14 +29,14 @@ BPE_MODEL = "bpe.model"
 
 def check_lang_config(lang_cfg: dict | None) -> dict:
     """The ``lang`` config section with its defaults; ValueError for an unknown unit or a bad size."""
-    cfg = {"units": DEFAULT_UNITS, "bpe_vocab_size": 500, "bpe_character_coverage": 1.0, **(lang_cfg or {})}
+    cfg = {"units": DEFAULT_UNITS, "bpe_vocab_size": 5000, "bpe_character_coverage": 1.0, **(lang_cfg or {})}
     if cfg["units"] not in UNITS:
         raise ValueError(f"lang.units must be one of {', '.join(UNITS)}, not {cfg['units']!r}")
     if cfg["units"] == "bpe":
         if int(cfg["bpe_vocab_size"]) < 2:
             raise ValueError(f"lang.bpe_vocab_size must be at least 2, got {cfg['bpe_vocab_size']}")
-        if not 0 < float(cfg["bpe_character_coverage"]) <= 1:
-            raise ValueError(f"lang.bpe_character_coverage must be in (0, 1], got {cfg['bpe_character_coverage']}")
+        if not 0.98 <= float(cfg["bpe_character_coverage"]) <= 1:  # sentencepiece's own limits
+            raise ValueError(f"lang.bpe_character_coverage must be in [0.98, 1], got {cfg['bpe_character_coverage']}")
     return cfg
 
 
