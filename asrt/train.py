@@ -514,9 +514,11 @@ def _train(train_cuts, dev_cuts, lang_dir: Path, exp_dir: Path, config: dict, wo
         dev_loss, dev_counts = validate(model, dev_loader, tokens, device, world)
         check_replicas(model, world)
         elapsed = time.time() - start
-        logging.info("epoch %d: train loss %.3f, dev loss %.3f, dev greedy PER %.2f%%, %.1f utt/s; "
-                     "the %d replica(s) agree", epoch, loss_sum / max(1, utts), dev_loss, 100 * dev_counts.rate,
-                     utts / max(elapsed, 1e-9), world.size)
+        # PER for pinyin units; for characters or pieces, the error rate of those tokens
+        logging.info("epoch %d: train loss %.3f, dev loss %.3f, dev greedy %s %.2f%%, %.1f utt/s; "
+                     "the %d replica(s) agree", epoch, loss_sum / max(1, utts), dev_loss,
+                     "PER" if tokens.units.is_pinyin else f"{tokens.units.name} error rate",
+                     100 * dev_counts.rate, utts / max(elapsed, 1e-9), world.size)
         if world.main:
             writer.add_scalar("dev/loss", dev_loss, step)
             writer.add_scalar("dev/per", 100 * dev_counts.rate, step)
