@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "egs" / "mini_cmn"
 
 
-def run_recipe(work: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_recipe(work: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run egs/mini_cmn/run.sh on the CI config with all outputs under ``work``."""
     cmd = ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),
            "--exp-dir", str(work / "exp"), "--results", str(work / "RESULTS.md"), *args]
