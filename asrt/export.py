@@ -2,7 +2,7 @@
 with an HLG graph; the same directory is a model for ``asrt recognize --backend onnx``.
 
 The exported directory holds ``model.onnx``, ``tokens.txt`` and ``HLG.fst`` for sherpa-onnx, beside
-``words.txt``, ``lexicon.txt``, ``config.yaml`` and ``metadata.json`` for asrt. What sherpa-onnx expects,
+``words.txt``, ``lexicon.txt``, ``config.yaml``, ``metadata.json`` and the units' files for asrt. What sherpa-onnx expects,
 and how asrt meets it (sherpa-onnx's ``offline-zipformer-ctc-model.cc`` and ``offline-ctc-fst-decoder.cc``):
 
 * The model is run as an icefall Zipformer CTC model (``OfflineRecognizer.from_zipformer_ctc``): inputs
@@ -213,7 +213,9 @@ def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -
     log.info("ONNX log-probs differ from PyTorch's by at most %.2e (above %g), %.2e relative",
              diff["max_abs_diff"], LOG_PROB_FLOOR, diff["max_rel_diff"])
 
-    for name in ("tokens.txt", "words.txt", "lexicon.txt", "config.yaml"):
+    from asrt.package import UNITS_FILES
+
+    for name in ("tokens.txt", "words.txt", "lexicon.txt", "config.yaml", *UNITS_FILES):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
     decode = dict(metadata.get("decode") or {})
