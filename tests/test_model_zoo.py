@@ -107,3 +107,18 @@ def test_unknown_preset_names_the_known_ones(tmp_path):
     recipe.write_text("model:\n  preset: conformer_xxl\n")
     with pytest.raises(ValueError, match="conformer_m, conformer_s"):
         load_config(recipe)
+
+
+RECIPE_CONFIGS = sorted((DEFAULT_CONF_DIR.parent / "egs").glob("*/conf/*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPE_CONFIGS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_every_recipe_config_builds_a_model_for_its_features(path):
+    cfg = load_config(path)
+    num_features = make_extractor(cfg["features"]).feature_dim(RATE)
+    model = build_model(num_features=num_features, vocab_size=ASRT_VOCAB, **cfg["model"]).eval()
+    with torch.no_grad():
+        log_probs, out_lens = model(torch.randn(1, 160, num_features), torch.tensor([160]))
+    factor = int(cfg["model"].get("subsampling_factor", 8))  # tdnn and dcnn subsample 8x
+    assert log_probs.shape == (1, out_lens.item(), ASRT_VOCAB) and abs(out_lens.item() - 160 // factor) <= 1
+    assert float(cfg["train"]["lr"]) > 0 and int(cfg["train"]["epochs"]) >= 1
