@@ -13,6 +13,8 @@ TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
 @pytest.mark.parametrize("name,kwargs", [
     ("tdnn", {"channels": 32, "num_layers": 2}),
     ("tdnn", {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4}),
+    ("tdnn", {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4,
+              "frontend_freq_strides": [1, 1, 2]}),
     ("conformer", {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}),
 ])
 def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
@@ -35,6 +37,19 @@ def test_unknown_model_lists_known_ones():
 def test_tdnn_frontend_must_be_known():
     with pytest.raises(ValueError, match="conv1d or conv2d"):
         build_model("tdnn", num_features=80, vocab_size=5, frontend="conv3d")
+
+
+@pytest.mark.parametrize("strides", [[1, 2], [1, 2, 3]])
+def test_conv2d_frequency_strides_are_checked(strides):
+    with pytest.raises(ValueError, match="freq_strides must be 3 strides of 1 or 2"):
+        build_model("tdnn", num_features=80, vocab_size=5, frontend="conv2d", frontend_freq_strides=strides)
+
+
+def test_frequency_stride_one_keeps_the_bins():
+    model = build_model("tdnn", num_features=80, vocab_size=5, channels=8, num_layers=1, frontend="conv2d",
+                        frontend_channels=2, frontend_freq_strides=[1, 1, 2])
+    # 80 bins: 78 and 76 after the two unstrided 3x3 convolutions, 37 after the strided one; 2 maps each.
+    assert model.encoder.subsampling.conv.out.in_features == 2 * 37
 
 
 def test_saved_model_loads_with_the_same_outputs(tmp_path):

@@ -31,18 +31,27 @@ class Conv1dSubsampling(nn.Module):
 
 
 class Conv2dSubsampling(nn.Module):
-    """Stride-2 3x3 convolutions (two for 4x, three for 8x time reduction), projected to ``d_model``."""
+    """Stride-2 3x3 convolutions (two for 4x, three for 8x time reduction), projected to ``d_model``.
 
-    def __init__(self, num_features: int, d_model: int, channels: int = 32, factor: int = 8) -> None:
+    ``freq_strides`` gives each convolution's stride over frequency (default 2 for every one); a stride
+    of 1 keeps the frequency resolution, and with it small movements of the pitch harmonics, for the
+    next layer.
+    """
+
+    def __init__(self, num_features: int, d_model: int, channels: int = 32, factor: int = 8,
+                 freq_strides: tuple[int, ...] | None = None) -> None:
         super().__init__()
         if factor not in (4, 8):
             raise ValueError(f"subsampling factor must be 4 or 8, not {factor}")
         self.num_convs = 2 if factor == 4 else 3
+        freq_strides = tuple(freq_strides) if freq_strides is not None else (2,) * self.num_convs
+        if len(freq_strides) != self.num_convs or any(s not in (1, 2) for s in freq_strides):
+            raise ValueError(f"freq_strides must be {self.num_convs} strides of 1 or 2, not {list(freq_strides)}")
         layers: list[nn.Module] = []
         freq = num_features
-        for i in range(self.num_convs):
-            layers += [nn.Conv2d(1 if i == 0 else channels, channels, 3, stride=2), nn.ReLU()]
-            freq = (freq - 1) // 2
+        for i, fs in enumerate(freq_strides):
+            layers += [nn.Conv2d(1 if i == 0 else channels, channels, 3, stride=(2, fs)), nn.ReLU()]
+            freq = (freq - 3) // fs + 1
         self.conv = nn.Sequential(*layers)
         self.out = nn.Linear(channels * freq, d_model)
 

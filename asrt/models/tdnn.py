@@ -32,9 +32,10 @@ class SeparableConvBlock(nn.Module):
 class Conv2dFrontend(nn.Module):
     """:class:`Conv2dSubsampling` with its output channels first, as the conv blocks take them."""
 
-    def __init__(self, num_features: int, channels: int, conv_channels: int) -> None:
+    def __init__(self, num_features: int, channels: int, conv_channels: int,
+                 freq_strides: tuple[int, ...] | None = None) -> None:
         super().__init__()
-        self.conv = Conv2dSubsampling(num_features, channels, conv_channels, factor=8)
+        self.conv = Conv2dSubsampling(num_features, channels, conv_channels, factor=8, freq_strides=freq_strides)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``[N, T, F]`` features to ``[N, C, T/8]`` and the new lengths."""
@@ -48,17 +49,18 @@ class TdnnCtc(nn.Module):
 
     ``frontend`` is ``conv1d`` (time-only convolutions over all bins) or ``conv2d`` (3x3 convolutions over
     time and frequency with ``frontend_channels`` maps): a 2-D kernel sees a rising or falling harmonic
-    the same way at any pitch, which is what a tone is.
+    the same way at any pitch, which is what a tone is. ``frontend_freq_strides`` sets its convolutions'
+    strides over frequency (see :class:`Conv2dSubsampling`).
     """
 
     def __init__(self, num_features: int, vocab_size: int, channels: int = 256, num_layers: int = 8,
                  kernel_size: int = 5, dropout: float = 0.1, frontend: str = "conv1d",
-                 frontend_channels: int = 32) -> None:
+                 frontend_channels: int = 32, frontend_freq_strides: tuple[int, ...] | None = None) -> None:
         super().__init__()
         if frontend == "conv1d":
             self.subsampling = Conv1dSubsampling(num_features, channels)
         elif frontend == "conv2d":
-            self.subsampling = Conv2dFrontend(num_features, channels, frontend_channels)
+            self.subsampling = Conv2dFrontend(num_features, channels, frontend_channels, frontend_freq_strides)
         else:
             raise ValueError(f"tdnn frontend must be conv1d or conv2d, not {frontend!r}")
         self.blocks = nn.ModuleList(SeparableConvBlock(channels, kernel_size, dropout) for _ in range(num_layers))
