@@ -8,18 +8,16 @@
 # Arguments after the image name are added to `asrt serve --model-dir /model`.
 
 FROM python:3.11-slim AS build
-# kenlm (an install requirement) is compiled from its sdist.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential zlib1g-dev libbz2-dev liblzma-dev \
- && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/asrt
 ENV PATH=/opt/asrt/bin:$PATH
-# torch first, from PyTorch's CPU-only index: resolved through install_requires alone, pip would
-# fetch the CUDA build (several GB).
+# torch first, from PyTorch's CPU-only index: resolved through the package's dependencies alone, pip
+# would fetch the CUDA build (several GB).
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-COPY setup.py /src/setup.py
+# The package and the serve extra only (no training, export or test dependencies); every dependency
+# is a binary wheel, so no compiler is needed. README.md and LICENSE are part of the package metadata.
+COPY pyproject.toml README.md LICENSE /src/
 COPY asrt /src/asrt
-RUN pip install --no-cache-dir /src
+RUN pip install --no-cache-dir "/src[serve]"
 
 FROM python:3.11-slim
 COPY --from=build /opt/asrt /opt/asrt

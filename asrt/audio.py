@@ -10,9 +10,10 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-__all__ = ["AudioError", "DEFAULT_RATE", "decode_audio", "float_to_pcm16", "load_audio", "pcm_to_float", "resample"]
+from asrt.names import SAMPLE_RATE
 
-DEFAULT_RATE = 16000
+__all__ = ["AudioError", "decode_audio", "float_to_pcm16", "load_audio", "pcm_to_float", "resample"]
+
 MIN_PCM_RATE = 1000
 MAX_PCM_RATE = 384000
 
@@ -46,7 +47,7 @@ def _finish(frames: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return np.clip(out, -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def load_audio(path: str | os.PathLike, target_rate: int = DEFAULT_RATE) -> np.ndarray:
+def load_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read a WAV/FLAC file of any rate, bit depth and channel count as float32 mono in [-1, 1] at ``target_rate``."""
     path = Path(path)
     if not path.exists():
@@ -56,7 +57,7 @@ def load_audio(path: str | os.PathLike, target_rate: int = DEFAULT_RATE) -> np.n
     return _decode_file(str(path), str(path), target_rate)
 
 
-def decode_audio(data: bytes, name: str, target_rate: int = DEFAULT_RATE) -> np.ndarray:
+def decode_audio(data: bytes, name: str, target_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Like :func:`load_audio` for the bytes of a WAV/FLAC file (an upload); ``name`` labels it in errors."""
     if not data:
         raise AudioError(f"Audio file {name} is empty; supply a non-empty WAV or FLAC file.")
@@ -87,7 +88,7 @@ def _check_int(name: str, value: object) -> int:
 
 
 def pcm_to_float(
-    data: bytes, sample_rate: int, channels: int, byte_width: int, target_rate: int = DEFAULT_RATE
+    data: bytes, sample_rate: int, channels: int, byte_width: int, target_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
     """Decode raw little-endian PCM (1 = unsigned 8-bit, 2 = int16, 4 = int32) to float32 mono at ``target_rate``."""
     sample_rate = _check_int("sample_rate", sample_rate)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from asrt.config import load_config
+from asrt.names import DECODE_DIR, HLG_FILE, LM_TEXT_FILE, METADATA_FILE, SUMMARY_FILE, manifest_path, recipe_paths
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, MAX_BODY_MB, PROTOCOLS
 
 
@@ -18,10 +19,15 @@ def _corpus_splits(corpus_name: str):
     return corpus, getattr(corpus, "SPLITS", None)  # None: splits depend on the corpus dir (corpus_splits)
 
 
+def cmd_paths(args) -> None:
+    """Every name the stages pass each other, as shell assignments that run.sh evaluates."""
+    print(recipe_paths(args.corpus, args.corpus_dir, args.data_dir, args.config, args.exp_dir).shell(), end="")
+
+
 def cmd_download(args) -> None:
     """Stage 0: fetch (or, for mini_cmn, synthesise) the corpus."""
     corpus, _ = _corpus_splits(args.corpus)
-    corpus.download(Path(args.corpus_dir), load_config(args.config), args.num_jobs)
+    corpus.download(Path(args.corpus_dir), load_config(args.config), args.num_jobs, args.resume)
 
 
 def cmd_prepare(args) -> None:
@@ -32,36 +38,28 @@ def cmd_prepare(args) -> None:
 
 def cmd_lang(args) -> None:
     """Stage 2: labelled supervisions, tokens, lexicon, LM text, words and disambiguation symbols."""
-    from asrt.graph import prepare_lang as prepare_graph_lang
     from asrt.lang import label_supervisions, prepare_lang
-    from asrt.manifests import manifest_path
 
-    from asrt.corpora import corpus_splits
+    from asrt.corpora import corpus_splits, extra_lm_text
 
-    corpus, _ = _corpus_splits(args.corpus)
     splits = corpus_splits(args.corpus, args.corpus_dir)
     md = Path(args.manifest_dir)
     for split in splits.all:
         label_supervisions(manifest_path(md, args.corpus, "supervisions", split),
                            manifest_path(md, args.corpus, "supervisions_labelled", split))
-    extra = corpus.extra_lm_text(Path(args.corpus_dir)) if args.corpus_dir else []
     lang_dir = Path(args.lang_dir)
     prepare_lang(lang_dir, [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
-                 extra, load_config(args.config).get("lang"))
-    prepare_graph_lang(lang_dir)
+                 extra_lm_text(args.corpus, args.corpus_dir), load_config(args.config).get("lang"))
 
 
 def cmd_features(args) -> None:
     """Stage 3: fbank features and cuts."""
-    from asrt.features import compute_fbank
+    from asrt.features import compute_features
 
     from asrt.corpora import corpus_splits
 
-    cfg = load_config(args.config)["features"]
-    splits = corpus_splits(args.corpus, args.corpus_dir)
-    for split in splits.all:
-        compute_fbank(Path(args.manifest_dir), args.corpus, split, Path(args.out_dir), cfg,
-                      args.num_jobs, tuple(cfg.get("speed_perturb") or ()) if split in splits.train.values() else ())
+    compute_features(Path(args.manifest_dir), args.corpus, corpus_splits(args.corpus, args.corpus_dir),
+                     Path(args.out_dir), load_config(args.config)["features"], args.num_jobs, args.resume)
 
 
 def cmd_lm(args) -> None:
@@ -69,68 +67,57 @@ def cmd_lm(args) -> None:
     from asrt.lm import train_ngram
 
     cfg = load_config(args.config)["lm"]
-    train_ngram(Path(args.lang_dir) / "lm_text.txt", Path(args.out), int(cfg["order"]), cfg.get("prune"))
+    train_ngram(Path(args.lang_dir) / LM_TEXT_FILE, Path(args.out), int(cfg["order"]), cfg.get("prune"))
 
 
 def cmd_graph(args) -> None:
     """Stage 5: HLG.fst."""
     from asrt.graph import compile_hlg
 
-    out = Path(args.lang_dir) / "HLG.fst"
-    if out.exists() and out.stat().st_mtime >= Path(args.arpa).stat().st_mtime:
-        logging.info("%s is up to date, skipping", out)
-        return
-    compile_hlg(Path(args.lang_dir), Path(args.arpa), out)
+    compile_hlg(Path(args.lang_dir), Path(args.arpa), Path(args.lang_dir) / HLG_FILE)
 
 
 def cmd_train(args) -> None:
-    """Stage 6: train the acoustic model (resumes from the newest checkpoint)."""
+    """Stage 6: train the acoustic model afresh, or with --resume from the newest checkpoint."""
+    from asrt.checkpoint import remove_training_files
     from asrt.train import train
 
     from asrt.mixing import parse_named_cuts
 
+    if not args.resume:  # in every process, before any joins the others: none may resume an earlier run
+        remove_training_files(Path(args.exp_dir))
     train(parse_named_cuts(args.train_cuts), [Path(p) for p in args.dev_cuts], Path(args.lang_dir),
           Path(args.exp_dir), load_config(args.config))
 
 
 def cmd_decode(args) -> None:
     """Stage 7: decode (the last ``decode.avg`` epochs averaged, if set), score and add a row to RESULTS.md."""
-    from asrt.evaluate import append_results_row, evaluate
-    from asrt.train import decoding_model
+    from asrt.checkpoint import decoding_model
+    from asrt.evaluate import append_results_rows, evaluate
+    from asrt.units import Units
 
     config = load_config(args.config)
     exp_dir = Path(args.exp_dir)
     cuts = dict(zip(args.splits, map(Path, args.cuts)))
     model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
-    summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / "decode", config["decode"],
+    summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / DECODE_DIR, config["decode"],
                        int(config["decode"].get("num_threads", 1)))
-    (exp_dir / "decode" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (exp_dir / DECODE_DIR / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     if args.results:
         config_name = Path(args.config).name if args.config else "default"
-        # One row per test corpus: splits named <corpus>_dev / <corpus>_test (a union of corpora) get
-        # a row each, labelled with the corpus.
-        groups = {"": summary} if "test" in summary or "dev" in summary else {}
-        for split, result in summary.items():
-            corpus, _, kind = split.rpartition("_")
-            if corpus and kind in ("dev", "test"):
-                groups.setdefault(corpus, {})[kind] = result
-        # Units other than tonal pinyin are named beside the model: their PER is "-" (characters,
-        # pieces) or over toneless syllables.
-        units = next(iter(summary.values()), {}).get("units", "tonal_pinyin")
-        model_name = config["model"]["name"] + ("" if units == "tonal_pinyin" else f" ({units})")
-        for corpus, group in groups.items():
-            row = append_results_row(Path(args.results), f"{config_name} {corpus}".strip(), model_name, group)
+        model_label = Units.from_dir(args.lang_dir).model_label(config["model"]["name"])
+        for row in append_results_rows(Path(args.results), config_name, model_label, summary):
             logging.info("Added to %s: %s", args.results, row.strip())
 
 
 def cmd_package(args) -> None:
     """Stage 8: self-contained model directory."""
     from asrt.package import package_model
-    from asrt.train import decoding_model
+    from asrt.checkpoint import decoding_model
 
     exp_dir = Path(args.exp_dir)
     config = load_config(args.config)
-    summary_path = exp_dir / "decode" / "summary.json"
+    summary_path = exp_dir / DECODE_DIR / SUMMARY_FILE
     results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
     out = package_model(model_path, Path(args.lang_dir), Path(args.out), config, results)
@@ -181,7 +168,7 @@ def cmd_pinyin2text(args) -> None:
     from asrt.decoding import HlgDecoder
 
     model_dir = Path(args.model_dir)
-    metadata = json.loads((model_dir / "metadata.json").read_text()) if (model_dir / "metadata.json").exists() else {}
+    metadata = json.loads((model_dir / METADATA_FILE).read_text()) if (model_dir / METADATA_FILE).exists() else {}
     print(HlgDecoder.from_dir(model_dir, metadata.get("decode")).pinyin_to_text(args.pinyin))
 
 
@@ -228,82 +215,113 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asrt", description=__doc__)
     p.add_argument("--log-level", default="INFO")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _add_stage_verbs(sub)
+    _add_model_verbs(sub)
+    _add_service_verbs(sub)
+    return p
 
-    def verb(name, func, help_text):
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        sp.set_defaults(func=func)
-        return sp
 
-    def common(sp, corpus=True, config=True, jobs=False):
-        if corpus:
-            sp.add_argument("--corpus", required=True, help="corpus name, e.g. mini_cmn")
-        if config:
-            sp.add_argument("--config", help="recipe YAML overriding conf/*.yaml")
-        if jobs:
-            sp.add_argument("--num-jobs", type=int, default=2)
+def _verb(sub, name: str, func, help_text: str, extra: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand ``name`` that runs ``func(args)``; ``extra`` names the optional dependencies it needs
+    (an extra of the asrt-toolkit distribution: train, serve or export)."""
+    sp = sub.add_parser(name, help=help_text, description=help_text)
+    sp.set_defaults(func=func, extra=extra)
+    return sp
 
-    sp = verb("download", cmd_download, "stage 0: download or synthesise a corpus")
-    common(sp, jobs=True)
+
+def _common(sp: argparse.ArgumentParser, corpus: bool = True, config: bool = True, jobs: bool = False) -> None:
+    """The options most stage verbs share."""
+    if corpus:
+        sp.add_argument("--corpus", required=True, help="corpus name, e.g. mini_cmn")
+    if config:
+        sp.add_argument("--config", help="recipe YAML overriding the default configuration")
+    if jobs:
+        sp.add_argument("--num-jobs", type=int, default=2)
+
+
+def _add_stage_verbs(sub) -> None:
+    """The verbs of the pipeline's stages 0-8 (run.sh), and ``paths``, which names their files."""
+    sp = _verb(sub, "paths", cmd_paths, "print the names of a recipe's files as shell assignments (for run.sh)")
+    _common(sp)
+    sp.add_argument("--corpus-dir", help="needed by a corpus whose splits depend on it (multi_cn)")
+    sp.add_argument("--data-dir", required=True)
+    sp.add_argument("--exp-dir", help="default: exp/<config name>")
+    sp = _verb(sub, "download", cmd_download, "stage 0: download or synthesise a corpus")
+    _common(sp, jobs=True)
     sp.add_argument("--corpus-dir", required=True)
-    sp = verb("prepare", cmd_prepare, "stage 1: write lhotse manifests")
-    common(sp, config=False)
+    sp = _verb(sub, "prepare", cmd_prepare, "stage 1: write lhotse manifests")
+    _common(sp, config=False)
     sp.add_argument("--corpus-dir", required=True)
     sp.add_argument("--manifest-dir", required=True)
-    sp = verb("lang", cmd_lang, "stage 2: labels, tokens, lexicon, LM text (of the config's lang.units)")
-    common(sp)
+    sp = _verb(sub, "lang", cmd_lang, "stage 2: labels, tokens, lexicon, LM text (of the config's lang.units)")
+    _common(sp)
     sp.add_argument("--corpus-dir")
     sp.add_argument("--manifest-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
-    sp = verb("features", cmd_features, "stage 3: fbank features")
-    common(sp, jobs=True)
+    sp = _verb(sub, "features", cmd_features, "stage 3: fbank features")
+    _common(sp, jobs=True)
     sp.add_argument("--corpus-dir", help="needed by a corpus whose splits depend on it (multi_cn)")
     sp.add_argument("--manifest-dir", required=True)
     sp.add_argument("--out-dir", required=True)
-    sp = verb("lm", cmd_lm, "stage 4: n-gram LM with KenLM")
-    common(sp, corpus=False)
+    sp = _verb(sub, "lm", cmd_lm, "stage 4: n-gram LM with KenLM")
+    _common(sp, corpus=False)
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--out", required=True, help="ARPA file to write")
-    sp = verb("graph", cmd_graph, "stage 5: compile HLG.fst")
+    sp = _verb(sub, "graph", cmd_graph, "stage 5: compile HLG.fst")
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--arpa", required=True)
-    sp = verb("train", cmd_train, "stage 6: train a CTC acoustic model")
-    common(sp, corpus=False)
+    sp = _verb(sub, "train", cmd_train, "stage 6: train a CTC acoustic model", extra="train")
+    _common(sp, corpus=False)
     sp.add_argument("--train-cuts", nargs="+", required=True, metavar="[NAME=]CUTS",
                     help="training cuts; several are mixed with train.mux_weights, keyed by NAME")
     sp.add_argument("--dev-cuts", nargs="+", required=True, help="validation cuts (several are used together)")
     for name in ("--lang-dir", "--exp-dir"):
         sp.add_argument(name, required=True)
-    sp = verb("decode", cmd_decode, "stage 7: decode and score")
-    common(sp, corpus=False)
+    sp = _verb(sub, "decode", cmd_decode, "stage 7: decode and score")
+    _common(sp, corpus=False)
     sp.add_argument("--exp-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--splits", nargs="+", required=True)
     sp.add_argument("--cuts", nargs="+", required=True, help="one cuts manifest per split")
     sp.add_argument("--results", help="RESULTS.md to add a row to")
-    sp = verb("package", cmd_package, "stage 8: package a model directory")
-    common(sp, corpus=False)
+    sp = _verb(sub, "package", cmd_package, "stage 8: package a model directory")
+    _common(sp, corpus=False)
     sp.add_argument("--exp-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--out", required=True)
-    sp = verb("compare", cmd_compare, "decode every corpus's test set with every model: PER/CER matrix and heatmap")
+    for stage in ("download", "prepare", "lang", "features", "lm", "graph", "train", "decode", "package"):
+        sub.choices[stage].add_argument(
+            "--resume", action="store_true", help="keep what an interrupted run of this stage finished (run.sh "
+            "passes it while the stage's .done/stage<N>.started is there); without it the stage is done afresh")
+
+
+def _add_model_verbs(sub) -> None:
+    """The verbs that use packaged models: compare, recognize, export."""
+    sp = _verb(sub, "compare", cmd_compare, "decode every corpus's test set with every model: PER/CER matrix and heatmap",
+               extra="train")
     sp.add_argument("--model", action="append", required=True, metavar="CORPUS=DIR",
                     help="a packaged model (stage 8) and the corpus it was trained on; repeat for each row")
     sp.add_argument("--test", action="append", required=True, metavar="CORPUS=CUTS",
                     help="a test cut set with features (stage 3) and its corpus; repeat for each column")
     sp.add_argument("--out-dir", required=True, help="where matrix.{md,json,png} and per-pair results go")
     sp.add_argument("--num-threads", type=int, default=1, help="torch threads for the acoustic model")
-    sp = verb("recognize", cmd_recognize, "recognise audio files (WAV/FLAC) with a packaged model")
+    sp = _verb(sub, "recognize", cmd_recognize, "recognise audio files (WAV/FLAC) with a packaged model")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--device", default="cpu")
     sp.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                     help="onnx: model.onnx of an `asrt export` directory, run with onnxruntime")
     sp.add_argument("files", nargs="+")
-    sp = verb("export", cmd_export, "export a packaged model to ONNX with tokens.txt and HLG.fst for sherpa-onnx")
+    sp = _verb(sub, "export", cmd_export, "export a packaged model to ONNX with tokens.txt and HLG.fst for sherpa-onnx",
+               extra="export")
     sp.add_argument("--model-dir", required=True, help="a packaged model directory (stage 8)")
     sp.add_argument("--out", required=True, help="directory to write")
     sp.add_argument("--tolerance", type=float, default=1e-4,
                     help="largest accepted difference between ONNX and PyTorch log-probs")
-    sp = verb("serve", cmd_serve, "serve a packaged model over ASRT's HTTP and gRPC protocols")
+
+
+def _add_service_verbs(sub) -> None:
+    """The serving verbs and pinyin-to-text."""
+    sp = _verb(sub, "serve", cmd_serve, "serve a packaged model over ASRT's HTTP and gRPC protocols", extra="serve")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                     help="which servers to start (default: both)")
@@ -314,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="requests recognised at once (default: one per usable core)")
     sp.add_argument("--max-body-mb", type=float, default=MAX_BODY_MB,
                     help="largest HTTP request body or gRPC message, in MiB")
-    sp = verb("client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server")
+    sp = _verb(sub, "client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server",
+               extra="serve")
     sp.add_argument("--protocol", choices=PROTOCOLS, default="http")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=None, help=f"default: {HTTP_PORT} (http) or {GRPC_PORT} (grpc)")
@@ -323,10 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--stream", action="store_true", help="gRPC Stream: send chunks, print every answer")
     sp.add_argument("--chunk-seconds", type=float, default=1.0, help="chunk length with --stream")
     sp.add_argument("files", nargs="+")
-    sp = verb("pinyin2text", cmd_pinyin2text, "convert tonal pinyin (e.g. ni3 hao3) to characters")
+    sp = _verb(sub, "pinyin2text", cmd_pinyin2text, "convert tonal pinyin (e.g. ni3 hao3) to characters")
     sp.add_argument("--model-dir", required=True)
     sp.add_argument("pinyin", nargs="+")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         # Errors a user can cause end in one sentence; programming errors still raise elsewhere.
         print(f"asrt {args.verb}: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:
+        needs = args.extra or ("export" if getattr(args, "backend", None) == "onnx" else None)
+        if needs is None:
+            raise
+        print(f"asrt {args.verb}: error: {e.name} is not installed; install this verb's dependencies with "
+              f"pip install 'asrt-toolkit[{needs}]'", file=sys.stderr)
         return 1
 
 

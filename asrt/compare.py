@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from asrt.evaluate import decode_and_score
 from asrt.fileio import atomic_path, write_text_atomic
+from asrt.names import HLG_FILE, METADATA_FILE, MODEL_FILE, SAMPLE_RATE, SUMMARY_FILE, TOKENS_FILE, WORDS_FILE
 
 METRICS = (("cer", "CER (%), HLG decoding, characters"), ("per", "PER (%), greedy CTC, tonal pinyin"))
 # Heatmap geometry in inches (at DPI dots per inch): fixed margins plus a fixed size per cell, so the
@@ -64,7 +65,7 @@ def check_inputs(models: list[Labelled], tests: list[Labelled]) -> None:
             raise ValueError(f"{what} label(s) {', '.join(repeated)} given more than once; labels name rows "
                              f"and columns, so each must be unique")
     for m in models:
-        missing = [n for n in ("model.pt", "metadata.json", "tokens.txt", "words.txt", "HLG.fst")
+        missing = [n for n in (MODEL_FILE, METADATA_FILE, TOKENS_FILE, WORDS_FILE, HLG_FILE)
                    if not (m.path / n).is_file()]
         if missing:
             raise FileNotFoundError(f"model {m.label}: {m.path} is not a packaged model directory (no "
@@ -128,9 +129,9 @@ def compare(models: list[Labelled], tests: list[Labelled], out_dir: Path, num_th
         matrix["per"][m.label], matrix["cer"][m.label] = {}, {}
         for t in tests:
             pair_dir = out_dir / m.label / t.label
-            summary_path = pair_dir / "summary.json"
+            summary_path = pair_dir / SUMMARY_FILE
             pairs.set_postfix_str(f"{m.label} on {t.label}")
-            if _up_to_date(summary_path, m.path / "model.pt", t.path):
+            if _up_to_date(summary_path, m.path / MODEL_FILE, t.path):
                 result = json.loads(summary_path.read_text())
             else:
                 if recognizer is None:
@@ -155,7 +156,7 @@ def compare(models: list[Labelled], tests: list[Labelled], out_dir: Path, num_th
 
 def _check_features(recognizer, model: Labelled, test: Labelled, cuts) -> None:
     """A model can only decode features of the kind it was trained on (fbank, or fbank + pitch)."""
-    want, have = recognizer.extractor.feature_dim(16000), next(iter(cuts)).num_features
+    want, have = recognizer.extractor.feature_dim(SAMPLE_RATE), next(iter(cuts)).num_features
     if want != have:
         raise ValueError(f"model {model.label} takes {want}-dimensional features but test set {test.label} has "
                          f"{have}; compute the test set's features with the model's features config")

@@ -1,9 +1,16 @@
-"""Configuration: the project's defaults in ``conf/*.yaml`` (one file per section), overridden by a
-recipe's YAML file (``--config``), which holds any of the same sections plus corpus-specific ones
-(such as mini_cmn's ``synth``).
+"""Configuration: the project's defaults in ``asrt/conf/<section>.yaml`` (one file per section, shipped
+inside the package), overridden by a recipe's YAML file (``--config``), which holds any of the same
+sections plus corpus-specific ones (such as mini_cmn's ``synth``).
 
-A ``model`` section may name a preset, ``model: {preset: conformer_m}``: the model section of
-``conf/models/conformer_m.yaml``, under any keys the recipe gives beside ``preset``."""
+A recipe file holds only what differs from what it builds on:
+
+- ``base: default.yaml`` (a path relative to the file) applies that recipe file first, so a variant of a
+  recipe is its base plus the keys it changes (mini_cmn's ``char.yaml`` is ``default.yaml`` with
+  character units). A base may name a base of its own.
+- ``model: {preset: conformer_m}`` is the model section of ``asrt/conf/models/conformer_m.yaml``, under any
+  keys given beside ``preset``. A preset is a whole model: it replaces the model section it overrides
+  instead of merging into it. The defaults' ``model.yaml`` names its preset the same way.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +18,8 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+DEFAULT_CONF_DIR = Path(__file__).resolve().parent / "conf"
+BASE_KEY = "base"
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -31,19 +39,47 @@ def merge(base: dict, override: dict) -> dict:
 
 
 def load_config(override: str | Path | None = None, conf_dir: Path = DEFAULT_CONF_DIR) -> dict[str, Any]:
-    """Load every ``conf_dir/<section>.yaml`` as section ``<section>``, then apply ``override``."""
+    """Load every ``conf_dir/<section>.yaml`` as section ``<section>``, then apply ``override`` after the
+    chain of its ``base`` files."""
+    presets_dir = Path(conf_dir) / "models"
     config: dict[str, Any] = {}
     for path in sorted(Path(conf_dir).glob("*.yaml")):
         config[path.stem] = yaml.safe_load(path.read_text()) or {}
+    if isinstance(config.get("model"), dict) and "preset" in config["model"]:
+        config["model"] = resolve_model_preset(config["model"], presets_dir)
     if override:
-        path = Path(override)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        extra = yaml.safe_load(path.read_text()) or {}
-        if isinstance(extra.get("model"), dict) and "preset" in extra["model"]:
-            extra["model"] = resolve_model_preset(extra["model"], Path(conf_dir) / "models")
-        config = merge(config, extra)
+        for layer in recipe_layers(Path(override)):
+            config = apply_layer(config, layer, presets_dir)
     return config
+
+
+def recipe_layers(path: Path, _seen: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """The recipe file ``path`` and the files it is based on, as dicts to apply in order (bases first)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path.resolve()))
+        raise ValueError(f"config file {path} is its own base ({chain}); remove one of those base keys")
+    layer = yaml.safe_load(path.read_text()) or {}
+    base = layer.pop(BASE_KEY, None)
+    if base is None:
+        return [layer]
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise FileNotFoundError(f"config file {path} has base: {base}, but {base_path} does not exist; "
+                                "a base is a path relative to the file that names it")
+    return [*recipe_layers(base_path, (*_seen, path.resolve())), layer]
+
+
+def apply_layer(config: dict[str, Any], layer: dict[str, Any], presets_dir: Path) -> dict[str, Any]:
+    """``config`` overridden by one recipe file's ``layer``; a model preset replaces the model section."""
+    model = layer.get("model")
+    if not (isinstance(model, dict) and "preset" in model):
+        return merge(config, layer)
+    resolved = resolve_model_preset(model, presets_dir)
+    out = merge(config, {k: v for k, v in layer.items() if k != "model"})
+    out["model"] = resolved
+    return out
 
 
 def resolve_model_preset(model_cfg: dict, presets_dir: Path) -> dict:

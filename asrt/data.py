@@ -19,20 +19,20 @@ class TokenTable:
         self.units = Units.from_dir(Path(path).parent)
 
     def encode_supervision(self, sup) -> list[int]:
-        """Token ids of a labelled supervision's units. Characters without a token (seen only outside the
-        training text, e.g. in dev) are left out for character units; other units have a token for all."""
+        """Token ids of a labelled supervision's units. Units that skip unseen labels (characters, whose
+        tokens are the training text's: dev may hold others) leave those out; the others have a token for all."""
         labels = self.units.supervision_labels(sup)
-        if self.units.name == "chars":
-            return [self.token2id[c] for c in labels if c in self.token2id]
+        if self.units.skips_unseen:
+            return [self.token2id[u] for u in labels if u in self.token2id]
         return self.encode(labels)
 
     def __len__(self) -> int:
         return len(self.token2id)
 
-    def encode(self, syllables: list[str]) -> list[int]:
+    def encode(self, units: list[str]) -> list[int]:
         """Token ids of a unit sequence; raise ValueError naming an unknown unit."""
         try:
-            return [self.token2id[s] for s in syllables]
+            return [self.token2id[u] for u in units]
         except KeyError as e:
             raise ValueError(f"{e.args[0]!r} is not in the token table") from None
 

@@ -12,6 +12,7 @@ import torch
 
 from asrt.fileio import read_symbol_table
 from asrt.graph import RESERVED_WORDS
+from asrt.names import BLANK, BLANK_ID, HLG_FILE, TOKENS_FILE, WORDS_FILE
 
 # Cost (in nats) of a frame that disagrees with pinyin_to_text's one-hot input: far above any LM
 # cost difference, so only exact readings compete, but finite, so a syllable without a word in
@@ -30,14 +31,14 @@ def _as_matrix(log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def ctc_greedy(log_probs: np.ndarray | torch.Tensor) -> list[int]:
-    """Best-path CTC decoding: argmax per frame, merge repeats, drop blank (id 0)."""
+    """Best-path CTC decoding: argmax per frame, merge repeats, drop the blank."""
     x = _as_matrix(log_probs)
     if x.shape[0] == 0:
         return []
     best = x.argmax(axis=1)
     keep = np.ones(len(best), dtype=bool)
     keep[1:] = best[1:] != best[:-1]
-    return [int(t) for t in best[keep] if t != 0]
+    return [int(t) for t in best[keep] if t != BLANK_ID]
 
 
 class HlgDecoder:
@@ -65,14 +66,14 @@ class HlgDecoder:
         that greedy decoding keeps.
         """
         hlg_path, words_path = Path(hlg_path), Path(words_path)
-        tokens_path = Path(tokens_path) if tokens_path is not None else words_path.with_name("tokens.txt")
+        tokens_path = Path(tokens_path) if tokens_path is not None else words_path.with_name(TOKENS_FILE)
         if not hlg_path.is_file():
-            raise FileNotFoundError(f"{hlg_path} not found: run the compile-hlg stage first")
+            raise FileNotFoundError(f"{hlg_path} not found: run stage 5 (asrt graph) first")
         if not words_path.is_file():
-            raise FileNotFoundError(f"{words_path} not found: run prepare-lang first")
+            raise FileNotFoundError(f"{words_path} not found: run stage 2 (asrt lang) first")
         fst = kaldifst.StdVectorFst.read(str(hlg_path))
         if fst is None or fst.num_states == 0:
-            raise ValueError(f"{hlg_path} is not a usable FST: rebuild it with compile-hlg")
+            raise ValueError(f"{hlg_path} is not a usable FST: rebuild it with stage 5 (asrt graph)")
         # Searched as read (StdConstFst would double load time and peak memory for ~10% speed).
         self._fst = fst
         self._id2word = {i: w for w, i in read_symbol_table(words_path).items() if not _is_special_word(w)}
@@ -93,7 +94,7 @@ class HlgDecoder:
         opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float),
                                           ("blank_penalty", float)) if k in cfg}
         graph_dir = Path(graph_dir)
-        return cls(graph_dir / "HLG.fst", graph_dir / "words.txt", graph_dir / "tokens.txt", **opts)
+        return cls(graph_dir / HLG_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE, **opts)
 
     @property
     def num_tokens(self) -> int | None:
@@ -105,7 +106,7 @@ class HlgDecoder:
         x = _as_matrix(log_probs)
         if self.blank_penalty:
             x = x.copy()
-            x[:, 0] -= np.float32(self.blank_penalty)
+            x[:, BLANK_ID] -= np.float32(self.blank_penalty)
         if self.acoustic_scale != 1.0:
             x = x * np.float32(self.acoustic_scale)
         return self._search(x)
@@ -114,15 +115,14 @@ class HlgDecoder:
         """Convert tonal pinyin (e.g. ``["ni3", "hao3"]``) to characters with the LM in HLG."""
         if self._tokens is None:
             raise FileNotFoundError(f"{self._tokens_path} not found: pinyin_to_text needs tokens.txt")
-        blank = min(self._tokens, key=self._tokens.__getitem__)
-        unknown = [s for s in syllables if s not in self._tokens or s == blank or s.startswith("#")]
+        unknown = [s for s in syllables if s not in self._tokens or s == BLANK or s.startswith("#")]
         if unknown:
             raise ValueError(f"unknown pinyin syllable(s) {' '.join(unknown)}: not in {self._tokens_path}")
         frames: list[int] = []
         for s in syllables:
             tid = self._tokens[s]
             if frames and frames[-1] == tid:
-                frames.append(self._tokens[blank])  # CTC needs a blank between equal neighbours
+                frames.append(BLANK_ID)  # CTC needs a blank between equal neighbours
             frames.append(tid)
         x = np.full((len(frames), len(self._tokens)), _MISMATCH_LOGPROB, dtype=np.float32)
         x[np.arange(len(frames)), frames] = 0.0

@@ -208,10 +208,16 @@ def _check_member(name: str, dest_dir: Path) -> None:
         raise DownloadError(f"archive member {name!r} would be written outside {dest_dir}; the archive is unsafe.")
 
 
-def extract(archive: Path, dest_dir: Path) -> None:
+def extract(archive: Path, dest_dir: Path, progress: bool = False) -> None:
     """Unpack a .tar.gz/.tgz/.tar/.zip into ``dest_dir`` once (a done marker records it), refusing any
-    member that would land outside ``dest_dir`` (absolute paths, ``..``, links pointing out)."""
+    member that would land outside ``dest_dir`` (absolute paths, ``..``, links pointing out). ``progress``
+    shows bars (files read, files written) on a terminal: for one big archive, not for many at once."""
     archive, dest_dir = Path(archive), Path(dest_dir)
+
+    def bar(members, verb: str, total: int | None = None):
+        return tqdm(members, total=total, desc=f"{verb} {archive.name}", unit="file",
+                    disable=None if progress else True, mininterval=2.0)
+
     marker = _done_marker(archive, dest_dir)
     if marker.exists():
         logging.info("%s was extracted before (%s), skipping", archive.name, marker)
@@ -227,10 +233,11 @@ def extract(archive: Path, dest_dir: Path) -> None:
             with zipfile.ZipFile(archive) as zf:
                 for member in zf.namelist():
                     _check_member(member, root)
-                zf.extractall(dest_dir)
+                names = zf.namelist()
+                zf.extractall(dest_dir, members=bar(names, "extracting", len(names)))
         elif name.endswith((".tar.gz", ".tgz", ".tar")):
             with tarfile.open(archive) as tar:
-                members = tar.getmembers()
+                members = list(bar(tar, "reading"))  # tar.getmembers(), counted: a .tar.gz is read once for it
                 for m in members:
                     _check_member(m.name, root)
                     if m.issym() or m.islnk():
@@ -240,7 +247,7 @@ def extract(archive: Path, dest_dir: Path) -> None:
                         raise DownloadError(f"archive {archive} holds a device file {m.name!r}; it is unsafe.")
                 # Python's own "data" filter (3.11.4+) repeats these checks and drops odd permissions.
                 safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                tar.extractall(dest_dir, members=members, **safe)
+                tar.extractall(dest_dir, members=bar(members, "extracting", len(members)), **safe)
         else:
             raise DownloadError(f"cannot extract {archive}: expected .tar.gz, .tgz, .tar or .zip.")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:

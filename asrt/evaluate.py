@@ -7,30 +7,32 @@ from __future__ import annotations
 
 import datetime
 import logging
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from asrt.checkpoint import load_model
 from asrt.data import TokenTable
 from asrt.decoding import HlgDecoder, ctc_greedy
 from asrt.fileio import write_text_atomic
-from asrt.scoring import char_tokens, format_summary, write_score_report
-from asrt.train import load_model
+from asrt.names import TOKENS_FILE
+from asrt.scoring import char_tokens, format_summary, format_tone_confusion, tone_confusion, write_score_report
+from asrt.version import git_commit
 
 
 def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str = "decoding") -> dict:
     """Decode every cut; return references, hypotheses and timing (seconds of model and search time).
 
-    ``refs_py``/``hyps_py`` hold the output units (pinyin, characters or pieces) of reference and greedy
-    decoding, ``refs_ch``/``hyps_ch`` the characters of reference and HLG decoding."""
-    refs_py, refs_ch, hyps_py, hyps_ch = {}, {}, {}, {}
+    ``greedy_refs``/``greedy_hyps`` hold the tokens greedy CTC output is scored on (the output units for
+    pinyin, else the characters they spell: :meth:`asrt.units.Units.greedy_scoring`), ``refs_ch``/``hyps_ch``
+    the characters of reference and HLG decoding."""
+    units = tokens.units
+    greedy_refs, greedy_hyps, refs_ch, hyps_ch = {}, {}, {}, {}
     t_model = t_greedy = t_hlg = audio = 0.0
     for cut in tqdm(cuts, desc=desc, unit="utt"):
         sup = cut.supervisions[0]
-        refs_py[cut.id] = tokens.units.supervision_labels(sup)
         refs_ch[cut.id] = char_tokens(sup.text)
         feats = torch.from_numpy(cut.load_features())
         t0 = time.perf_counter()
@@ -38,23 +40,15 @@ def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str 
             lp, lens = model(feats.unsqueeze(0), torch.tensor([feats.shape[0]]))
         lp = lp[0, : lens[0]].numpy()
         t1 = time.perf_counter()
-        hyps_py[cut.id] = tokens.decode(ctc_greedy(lp))
+        hyp = tokens.decode(ctc_greedy(lp))
         t2 = time.perf_counter()
         hyps_ch[cut.id] = char_tokens("".join(decoder.decode(lp)))
         t3 = time.perf_counter()
+        greedy_refs[cut.id], greedy_hyps[cut.id] = units.greedy_scoring(sup, hyp)
         t_model, t_greedy, t_hlg = t_model + t1 - t0, t_greedy + t2 - t1, t_hlg + t3 - t2
         audio += cut.duration
-    return {"refs_py": refs_py, "refs_ch": refs_ch, "hyps_py": hyps_py, "hyps_ch": hyps_ch,
+    return {"greedy_refs": greedy_refs, "greedy_hyps": greedy_hyps, "refs_ch": refs_ch, "hyps_ch": hyps_ch,
             "rtf_greedy": (t_model + t_greedy) / audio, "rtf_hlg": (t_model + t_hlg) / audio}
-
-
-def git_commit() -> str:
-    """Short hash of the checked-out commit (``unknown`` outside a git checkout)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 RESULTS_HEADER = ("| date | commit | config | model | dev PER | dev CER | test PER | test CER | RTF greedy | RTF HLG |\n"
@@ -68,7 +62,7 @@ def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], o
 
     torch.set_num_threads(num_threads)
     model, _ = load_model(model_path)
-    tokens = TokenTable(Path(lang_dir) / "tokens.txt")
+    tokens = TokenTable(Path(lang_dir) / TOKENS_FILE)
     decoder = HlgDecoder.from_dir(lang_dir, decode_cfg)
     summary = {}
     for split, path in cuts_by_split.items():
@@ -82,28 +76,44 @@ def decode_and_score(model, cuts, tokens: TokenTable, decoder: HlgDecoder, split
                      num_threads: int = 1, desc: str = "decoding") -> dict[str, float]:
     """Decode ``cuts``, write the score reports and ``summary.txt`` into ``split_dir``; return
     {units, per, greedy_cer, cer, rtf_greedy, rtf_hlg} (error rates in percent). ``per`` is None unless the
-    units are pinyin, ``greedy_cer`` None unless they are not."""
+    units are pinyin, ``greedy_cer`` None unless they are not. Tonal pinyin adds ``per_tone_only`` and
+    ``per_base`` (PER's tone-only and base-syllable parts) and the tone tables to ``summary.txt``."""
     units = tokens.units
     r = decode_cuts(model, cuts, tokens, decoder, desc)
-    per = greedy_cer = None
-    if units.is_pinyin:
-        per = write_score_report(split_dir, "greedy_pinyin", r["refs_py"], r["hyps_py"], metric="PER")
-        greedy_line = f"{format_summary(per, 'PER')}  (greedy CTC, {units.description})"
-    else:
-        hyps_text = {k: char_tokens(units.to_text(v)) for k, v in r["hyps_py"].items()}
-        greedy_cer = write_score_report(split_dir, "greedy_char", r["refs_ch"], hyps_text, metric="CER")
-        greedy_line = f"{format_summary(greedy_cer, 'CER')}  (greedy CTC, {units.description} as characters)"
+    greedy = write_score_report(split_dir, units.greedy_report, r["greedy_refs"], r["greedy_hyps"],
+                                metric=units.greedy_metric)
+    greedy_line = f"{format_summary(greedy, units.greedy_metric)}  (greedy CTC, {units.greedy_description})"
+    per, greedy_cer = (greedy, None) if units.is_pinyin else (None, greedy)
     cer = write_score_report(split_dir, "hlg_char", r["refs_ch"], r["hyps_ch"], metric="CER")
     text = (f"{greedy_line}\n"
             f"{format_summary(cer, 'CER')}  (HLG, characters)\n"
             f"RTF greedy {r['rtf_greedy']:.4f}, RTF HLG {r['rtf_hlg']:.4f} ({num_threads} thread(s))\n")
+    tone_split = {}
+    if units.has_tones:  # split PER into tone-only and base-syllable errors, with the 5x5 tone tables
+        tones = tone_confusion(r["greedy_refs"], r["greedy_hyps"])
+        text += format_tone_confusion(tones, units.greedy_metric)
+        tone_split = {"per_tone_only": 100 * tones.tone_only_rate, "per_base": 100 * tones.base_rate}
     write_text_atomic(Path(split_dir) / "summary.txt", text)
 
     def pct(counts):
         return None if counts is None else 100 * counts.rate
 
     return {"units": units.name, "per": pct(per), "greedy_cer": pct(greedy_cer), "cer": 100 * cer.rate,
-            "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"]}
+            "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"], **tone_split}
+
+
+def append_results_rows(results_md: Path, config_name: str, model_label: str,
+                        summary: dict[str, dict]) -> list[str]:
+    """Add the rows of a decode's ``summary`` ({split: scores}) to RESULTS.md; return them. Splits named
+    ``dev``/``test`` make one row; those named ``<corpus>_dev``/``<corpus>_test`` (a union of corpora) make
+    a row per corpus, labelled with it."""
+    groups = {"": summary} if "test" in summary or "dev" in summary else {}
+    for split, result in summary.items():
+        corpus, _, kind = split.rpartition("_")
+        if corpus and kind in ("dev", "test"):
+            groups.setdefault(corpus, {})[kind] = result
+    return [append_results_row(results_md, f"{config_name} {corpus}".strip(), model_label, group)
+            for corpus, group in groups.items()]
 
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict) -> str:

@@ -11,7 +11,7 @@ and how asrt meets it (sherpa-onnx's ``offline-zipformer-ctc-model.cc`` and ``of
   ``log_probs_len`` ``[N]`` int64. Batch and time axes are dynamic. No metadata is required.
 * Its features are kaldi-native-fbank with sherpa-onnx's defaults (80 bins, 25/10 ms, povey window,
   pre-emphasis 0.97, DC removal, 20 Hz to Nyquist - 400 Hz, no dither, ``snip_edges=false``, samples in
-  [-1, 1]): the same Kaldi recipe as lhotse's torch-native ``Fbank`` that asrt trains on. Spectrogram and
+  [-1, 1]): the same Kaldi recipe as lhotse's torch-native ``Fbank`` that asrt's models learn from. Spectrogram and
   pitch features have no sherpa-onnx counterpart: such models export for asrt's own backend only.
 * HLG input label ``k + 1`` is acoustic column ``k``, as in ``asrt/graph.py``; sherpa-onnx searches it
   with kaldi-decoder's ``FasterDecoder`` (beam 16, ``max_active`` configurable), builds its text from the
@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
-from asrt.models import CtcModel
+from asrt.models import MIN_FRAMES, CtcModel
+from asrt.names import (BLANK_ID, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
+                        SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
+from asrt.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
 
 ONNX_OPSET = 18
-INPUT_NAMES = ("x", "x_lens")
-OUTPUT_NAMES = ("log_probs", "log_probs_len")
-MIN_FRAMES = 16  # the shortest input every front-end maps to at least one output frame
 SHERPA_BEAM = 16.0  # kaldi-decoder's default, which sherpa-onnx does not change
 TOLERANCE = 1e-4
 LOG_PROB_FLOOR = -46.0  # log(1e-20)
@@ -85,17 +85,6 @@ def export_onnx(model: CtcModel, path: Path, num_features: int, metadata: dict[s
     return path
 
 
-def onnx_session(path: Path, num_threads: int = 1):
-    """An onnxruntime CPU session for ``path``, using ``num_threads`` threads."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = num_threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 @torch.no_grad()
 def onnx_log_prob_diff(model: CtcModel, onnx_path: Path, feats: torch.Tensor, lengths: torch.Tensor) -> dict:
     """How far the ONNX model's log-probs are from PyTorch's over the valid frames of a padded batch.
@@ -106,8 +95,7 @@ def onnx_log_prob_diff(model: CtcModel, onnx_path: Path, feats: torch.Tensor, le
     Raises RuntimeError if the output lengths differ.
     """
     ref, ref_lens = model.eval()(feats, lengths)
-    got, got_lens = onnx_session(onnx_path).run(
-        list(OUTPUT_NAMES), {INPUT_NAMES[0]: feats.numpy(), INPUT_NAMES[1]: lengths.numpy()})
+    got, got_lens = onnx_log_probs(onnx_session(onnx_path), feats.numpy(), lengths.numpy())
     if got_lens.tolist() != ref_lens.tolist():
         raise RuntimeError(f"ONNX output lengths {got_lens.tolist()} differ from PyTorch's {ref_lens.tolist()}")
     abs_diff, rel_diff = 0.0, 0.0
@@ -149,7 +137,7 @@ def hlg_with_blank_penalty(hlg_path: Path, out_path: Path, num_tokens: int, blan
     penalty.start = s
     penalty.set_final(s, 0.0)
     for label in range(1, num_tokens + 1):
-        penalty.add_arc(s, kaldifst.StdArc(label, label, blank_penalty if label == 1 else 0.0, s))
+        penalty.add_arc(s, kaldifst.StdArc(label, label, blank_penalty if label == BLANK_ID + 1 else 0.0, s))
     kaldifst.arcsort(hlg, sort_type="ilabel")
     out = kaldifst.compose(penalty, hlg, connect=True)
     kaldifst.arcsort(out, sort_type="ilabel")
@@ -176,11 +164,11 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
     complete or absent.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if not (model_dir / "model.pt").is_file() or not (model_dir / "metadata.json").is_file():
+    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / METADATA_FILE).is_file():
         raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
     if out_dir.resolve() == model_dir.resolve():
         raise ValueError("--out must be a new directory, not the packaged model's own")
-    metadata = json.loads((model_dir / "metadata.json").read_text())
+    metadata = json.loads((model_dir / METADATA_FILE).read_text())
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -197,32 +185,32 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
 
 def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -> dict:
     """Write every file of the export of ``model_dir`` into ``tmp``; return the export's metadata."""
-    from asrt.train import load_model
+    from asrt.checkpoint import load_model
 
-    model, state = load_model(model_dir / "model.pt")
+    model, state = load_model(model_dir / MODEL_FILE)
     num_features = int(state["num_features"])
     with torch.no_grad():
         probe = model(torch.zeros(1, 800, num_features), torch.tensor([800]))[1].item()
-    num_tokens = len(read_symbol_table(model_dir / "tokens.txt"))
+    num_tokens = len(read_symbol_table(model_dir / TOKENS_FILE))
     onnx_meta = {"model_type": "asrt_ctc", "asrt_model": metadata.get("model", ""), "vocab_size": num_tokens,
                  "feature_dim": num_features, "subsampling_factor": round(800 / probe),
                  "comment": "asrt CTC model: raw features in, log-probs out (asrt/export.py)"}
-    log.info("Exporting %s to ONNX (opset %d)", model_dir / "model.pt", ONNX_OPSET)
-    export_onnx(model, tmp / "model.onnx", num_features, onnx_meta)
-    diff = check_onnx(model, tmp / "model.onnx", num_features, tolerance=tolerance)
+    log.info("Exporting %s to ONNX (opset %d)", model_dir / MODEL_FILE, ONNX_OPSET)
+    export_onnx(model, tmp / ONNX_MODEL_FILE, num_features, onnx_meta)
+    diff = check_onnx(model, tmp / ONNX_MODEL_FILE, num_features, tolerance=tolerance)
     log.info("ONNX log-probs differ from PyTorch's by at most %.2e (above %g), %.2e relative",
              diff["max_abs_diff"], LOG_PROB_FLOOR, diff["max_rel_diff"])
 
     from asrt.package import UNITS_FILES
 
-    for name in ("tokens.txt", "words.txt", "lexicon.txt", "config.yaml", *UNITS_FILES):
+    for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *UNITS_FILES):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
     decode = dict(metadata.get("decode") or {})
     # asrt's search scales (log-prob - penalty) by acoustic_scale, so the graph carries penalty * scale.
     blank_penalty = float(decode.get("blank_penalty", 0.0)) * float(decode.get("acoustic_scale", 1.0))
     log.info("Writing HLG.fst with blank penalty %g on its blank arcs", blank_penalty)
-    hlg_with_blank_penalty(model_dir / "HLG.fst", tmp / "HLG.fst", num_tokens, blank_penalty)
+    hlg_with_blank_penalty(model_dir / HLG_FILE, tmp / HLG_FILE, num_tokens, blank_penalty)
     decode["blank_penalty"] = 0.0
     problem = sherpa_onnx_compatibility(metadata)
     if problem:
@@ -238,7 +226,7 @@ def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -
                         "factory": "OfflineRecognizer.from_zipformer_ctc", "feature_dim": num_features,
                         "ctc_max_active": int(decode.get("max_active", 3000)), "beam": SHERPA_BEAM},
     })
-    write_text_atomic(tmp / "metadata.json", json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(tmp / METADATA_FILE, json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
     return metadata
 
 
@@ -247,10 +235,10 @@ def sherpa_onnx_recognizer(export_dir: Path, num_threads: int = 1):
     import sherpa_onnx
 
     export_dir = Path(export_dir)
-    meta = json.loads((export_dir / "metadata.json").read_text())["sherpa_onnx"]
+    meta = json.loads((export_dir / METADATA_FILE).read_text())["sherpa_onnx"]
     if not meta["compatible"]:
         raise ValueError(f"{export_dir} cannot run in sherpa-onnx: {meta['why_not']}")
     return sherpa_onnx.OfflineRecognizer.from_zipformer_ctc(
-        model=str(export_dir / "model.onnx"), tokens=str(export_dir / "tokens.txt"), num_threads=num_threads,
-        sample_rate=16000, feature_dim=int(meta["feature_dim"]), ctc_graph=str(export_dir / "HLG.fst"),
+        model=str(export_dir / ONNX_MODEL_FILE), tokens=str(export_dir / TOKENS_FILE), num_threads=num_threads,
+        sample_rate=SAMPLE_RATE, feature_dim=int(meta["feature_dim"]), ctc_graph=str(export_dir / HLG_FILE),
         ctc_max_active=int(meta["ctc_max_active"]))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
+from asrt.corpora import Splits
 from asrt.fileio import atomic_path
-from asrt.manifests import manifest_path
+from asrt.names import cuts_path, feature_storage, manifest_path
 
 
 FEATURE_TYPES = ("fbank", "spectrogram")
@@ -37,9 +38,29 @@ def make_extractor(features_cfg: dict):
     return Fbank(FbankConfig(num_mel_bins=num_mel_bins))
 
 
+def compute_features(manifest_dir: Path, corpus: str, splits: Splits, out_dir: Path, features_cfg: dict,
+                     num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 3: the cuts with features of every split; training splits get ``features.speed_perturb`` copies.
+
+    A run first removes the cuts an earlier run wrote, so that what ``resume`` keeps when an interrupted
+    run is run again (the splits whose cuts exist) is only what that run finished.
+    """
+    out_dir = Path(out_dir)
+    if not resume:
+        for split in splits.all:
+            cuts_path(out_dir, corpus, split).unlink(missing_ok=True)
+    perturb = tuple(features_cfg.get("speed_perturb") or ())
+    for split in splits.all:
+        if resume and cuts_path(out_dir, corpus, split).exists():
+            logging.info("%s was finished before the interruption, keeping it", cuts_path(out_dir, corpus, split))
+            continue
+        compute_fbank(manifest_dir, corpus, split, out_dir, features_cfg, num_jobs,
+                      perturb if split in splits.train.values() else ())
+
+
 def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, features_cfg: dict,
                   num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
-    """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``; skip if it exists.
+    """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``.
 
     ``speed_perturb`` (e.g. ``(0.9, 1.1)``) adds speed-perturbed copies, for training splits only.
     """
@@ -47,10 +68,7 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, fe
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cuts_path = manifest_path(out_dir, corpus, "cuts", split)
-    if cuts_path.exists():
-        logging.info("%s exists, skipping", cuts_path)
-        return cuts_path
+    out = cuts_path(out_dir, corpus, split)
     recordings = load_manifest(manifest_path(manifest_dir, corpus, "recordings", split))
     supervisions = load_manifest(manifest_path(manifest_dir, corpus, "supervisions_labelled", split))
     cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
@@ -61,9 +79,9 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, fe
     extractor = make_extractor(features_cfg)
     logging.info("Computing features for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
     cuts = cuts.compute_and_store_features(
-        extractor=extractor, storage_path=out_dir / f"{corpus}_feats_{split}", num_jobs=num_jobs,
+        extractor=extractor, storage_path=feature_storage(out_dir, corpus, split), num_jobs=num_jobs,
         storage_type=LilcomChunkyWriter,
         executor=ProcessPoolExecutor(num_jobs, initializer=torch.set_num_threads, initargs=(1,)) if num_jobs > 1 else None)
-    with atomic_path(cuts_path) as tmp:
+    with atomic_path(out) as tmp:
         cuts.to_file(tmp)
-    return cuts_path
+    return out

@@ -14,10 +14,8 @@ Symbol conventions (shared with :mod:`asrt.decoding`):
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -28,6 +26,7 @@ import kaldifst
 import kaldilm
 
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
+from asrt.names import BLANK, BLANK_ID, LEXICON_FILE, TOKENS_FILE, WORDS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +76,12 @@ def add_disambig_symbols(lexicon: Lexicon) -> tuple[Lexicon, int]:
 
 
 def _read_tokens(path: Path) -> dict[str, int]:
-    """Read tokens.txt and check the ids are exactly 0..N with no reserved '#' symbols."""
+    """Read tokens.txt and check the ids are exactly 0..N, the blank's the first, with no reserved '#' symbols."""
     tokens = read_symbol_table(path)
     if sorted(tokens.values()) != list(range(len(tokens))):
         raise ValueError(f"{path}: token ids must be exactly 0..{len(tokens) - 1}, each used once")
+    if tokens.get(BLANK) != BLANK_ID:
+        raise ValueError(f"{path}: the CTC blank {BLANK} must have id {BLANK_ID}")
     bad = [t for t in tokens if t.startswith("#")]
     if bad:
         raise ValueError(f"{path}: tokens may not start with '#' (reserved for disambiguation): {bad[:5]}")
@@ -94,39 +95,38 @@ def _write_if_changed(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-def prepare_lang(lang_dir: str | os.PathLike) -> None:
+def write_disambig_lang(lang_dir: str | os.PathLike) -> None:
     """Write words.txt, lexicon_disambig.txt and tokens_disambig.txt from tokens.txt + lexicon.txt."""
     lang_dir = Path(lang_dir)
-    for name in ("tokens.txt", "lexicon.txt"):
+    for name in (TOKENS_FILE, LEXICON_FILE):
         if not (lang_dir / name).is_file():
             raise FileNotFoundError(f"{lang_dir / name} not found: run the lexicon/token stage first")
-    tokens = _read_tokens(lang_dir / "tokens.txt")
-    lexicon = read_lexicon(lang_dir / "lexicon.txt")
-    blank = min(tokens, key=tokens.__getitem__)
+    tokens = _read_tokens(lang_dir / TOKENS_FILE)
+    lexicon = read_lexicon(lang_dir / LEXICON_FILE)
 
-    unknown = sorted({s for _, pron in lexicon for s in pron if s not in tokens or s == blank})
+    unknown = sorted({s for _, pron in lexicon for s in pron if s not in tokens or s == BLANK})
     if unknown:
         raise ValueError(
-            f"{lang_dir / 'lexicon.txt'} uses {len(unknown)} syllable(s) missing from tokens.txt "
+            f"{lang_dir / LEXICON_FILE} uses {len(unknown)} syllable(s) missing from tokens.txt "
             f"(or the blank): {' '.join(unknown[:10])}"
         )
     words = sorted({w for w, _ in lexicon})
     clash = [w for w in words if w in RESERVED_WORDS or w.startswith("#")]
     if clash:
-        raise ValueError(f"{lang_dir / 'lexicon.txt'}: reserved symbols cannot be words: {clash}")
+        raise ValueError(f"{lang_dir / LEXICON_FILE}: reserved symbols cannot be words: {clash}")
 
     lexicon_disambig, max_k = add_disambig_symbols(lexicon)
     word_syms = [EPS, *words, BACKOFF_DISAMBIG, BOS, EOS]
     token_syms = sorted(tokens, key=tokens.__getitem__) + [f"#{k}" for k in range(max_k + 1)]
 
-    _write_if_changed(lang_dir / "words.txt", "".join(f"{w} {i}\n" for i, w in enumerate(word_syms)))
+    _write_if_changed(lang_dir / WORDS_FILE, "".join(f"{w} {i}\n" for i, w in enumerate(word_syms)))
     _write_if_changed(
         lang_dir / "tokens_disambig.txt", "".join(f"{t} {i}\n" for i, t in enumerate(token_syms))
     )
     _write_if_changed(
         lang_dir / "lexicon_disambig.txt", "".join(f"{w} {' '.join(p)}\n" for w, p in lexicon_disambig)
     )
-    log.info("prepare_lang: %d words, %d lexicon entries, disambig #0..#%d", len(words), len(lexicon), max_k)
+    log.info("words and disambiguation symbols: %d words, %d lexicon entries, disambig #0..#%d", len(words), len(lexicon), max_k)
 
 
 def build_ctc_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldifst.StdVectorFst:
@@ -360,10 +360,10 @@ def compile_hlg(
         log.info("%s (%.1fs)", msg, now - t0)
         return now
 
-    prepare_lang(lang_dir)
-    tokens = _read_tokens(lang_dir / "tokens.txt")
+    write_disambig_lang(lang_dir)
+    tokens = _read_tokens(lang_dir / TOKENS_FILE)
     tokens_disambig = read_symbol_table(lang_dir / "tokens_disambig.txt")
-    words = read_symbol_table(lang_dir / "words.txt")
+    words = read_symbol_table(lang_dir / WORDS_FILE)
     lexicon_disambig = read_lexicon(lang_dir / "lexicon_disambig.txt")
     disambig_ids = sorted(i for t, i in tokens_disambig.items() if t.startswith("#"))
 
@@ -375,7 +375,7 @@ def compile_hlg(
             "%d LM words have no pronunciation; G drops their n-grams (e.g. %s)",
             len(missing), " ".join(missing[:10]),
         )
-    grammar_fst = build_grammar_fst(arpa_path, lang_dir / "words.txt")
+    grammar_fst = build_grammar_fst(arpa_path, lang_dir / WORDS_FILE)
     t = step(f"G: {_size(grammar_fst)}", t)
     lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words)
     t = step(f"L: {_size(lexicon_fst)}", t)
@@ -407,30 +407,3 @@ def compile_hlg(
             raise OSError(f"could not write {out_path}")
     size_mb = out_path.stat().st_size / 1e6
     log.info("wrote %s (%.1f MB) in %.1fs total", out_path, size_mb, time.perf_counter() - t_start)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m asrt.graph {prepare-lang,compile-hlg}``: the graph stages of the recipe."""
-    parser = argparse.ArgumentParser(prog="python -m asrt.graph", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("prepare-lang", help="write words.txt, lexicon_disambig.txt, tokens_disambig.txt")
-    p.add_argument("--lang-dir", required=True)
-    p = sub.add_parser("compile-hlg", help="build HLG.fst from a lang dir and an ARPA LM")
-    p.add_argument("--lang-dir", required=True)
-    p.add_argument("--arpa", required=True)
-    p.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
-    try:
-        if args.cmd == "prepare-lang":
-            prepare_lang(args.lang_dir)
-        else:
-            compile_hlg(args.lang_dir, args.arpa, args.out)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

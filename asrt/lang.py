@@ -32,12 +32,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from asrt.fileio import atomic_path, write_symbol_table, write_text_atomic
-from asrt.pinyin import (char_readings, normalize_syllable, strip_tone, syllable_inventory, syllable_set,
-                         text_to_pinyin)
+from asrt.names import BLANK, LEXICON_FILE, LM_TEXT_FILE, TOKENS_FILE
+from asrt.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
 from asrt.text import normalize_transcript
-from asrt.units import BPE_MODEL, DEFAULT_UNITS, Units, check_lang_config
-
-BLANK = "<blk>"
+from asrt.units import LangText, check_lang_config, unit_type
 
 
 def label_supervision(sup):
@@ -58,9 +56,12 @@ def label_supervision(sup):
 def label_supervisions(in_path: Path, out_path: Path) -> tuple[int, int]:
     """Label a supervision manifest; return (kept, dropped) counts. Dropped ones cannot be read as Mandarin."""
     from lhotse import SupervisionSet, load_manifest
+    from tqdm import tqdm
 
     kept, dropped = [], 0
-    for sup in load_manifest(in_path):
+    sups = load_manifest(in_path)
+    for sup in tqdm(sups, total=len(sups), desc=f"labelling {Path(in_path).name}", unit="sup", disable=None,
+                    mininterval=2.0):
         labelled = label_supervision(sup)
         if labelled is None:
             dropped += 1
@@ -75,88 +76,17 @@ def label_supervisions(in_path: Path, out_path: Path) -> tuple[int, int]:
     return len(kept), dropped
 
 
-def write_tokens(lang_dir: Path, units: list[str] | tuple[str, ...] | None = None) -> list[str]:
-    """Write ``tokens.txt`` (blank first, then ``units``, by default the tonal syllable inventory) and
-    return the token list."""
-    tokens = [BLANK, *(syllable_inventory() if units is None else units)]
-    write_symbol_table(Path(lang_dir) / "tokens.txt", tokens)
+def write_tokens(lang_dir: Path, units: list[str]) -> list[str]:
+    """Write ``tokens.txt`` (the blank first, then ``units``) and return the token list."""
+    tokens = [BLANK, *units]
+    write_symbol_table(Path(lang_dir) / TOKENS_FILE, tokens)
     return tokens
-
-
-def toneless_inventory() -> list[str]:
-    """Every syllable of the tonal inventory without its tone, sorted: the toneless-pinyin tokens."""
-    return sorted({strip_tone(s) for s in syllable_inventory()})
-
-
-def pinyin_lexicon(characters: set[str], label_pairs: set[tuple[str, str]] = frozenset(),
-                   toneless: bool = False) -> list[tuple[str, str]]:
-    """Every dictionary reading of every character, plus the (character, syllable) pairs the training
-    labels use (context readings such as 个 ``ge5`` in 这个); without tones (duplicates merged) if asked."""
-    readings = {ch: list(char_readings(ch)) for ch in characters}
-    for ch, syl in sorted(label_pairs):
-        if ch in readings and syl not in readings[ch]:
-            readings[ch].append(syl)
-    if toneless:
-        readings = {ch: list(dict.fromkeys(strip_tone(r) for r in rs)) for ch, rs in readings.items()}
-    return [(ch, r) for ch in sorted(readings) for r in readings[ch]]
 
 
 def write_lexicon_entries(lang_dir: Path, entries: list[tuple[str, str]]) -> int:
     """Write ``lexicon.txt`` (``WORD UNIT UNIT ...`` per line) and return the entry count."""
-    write_text_atomic(Path(lang_dir) / "lexicon.txt", "".join(f"{w} {p}\n" for w, p in entries))
+    write_text_atomic(Path(lang_dir) / LEXICON_FILE, "".join(f"{w} {p}\n" for w, p in entries))
     return len(entries)
-
-
-def write_lexicon(lang_dir: Path, characters: set[str], label_pairs: set[tuple[str, str]] = frozenset()) -> int:
-    """Write the tonal-pinyin ``lexicon.txt`` of ``characters`` (see :func:`pinyin_lexicon`); return the
-    entry count."""
-    return write_lexicon_entries(lang_dir, pinyin_lexicon(characters, label_pairs))
-
-
-def train_bpe(lang_dir: Path, sentences: list[str], vocab_size: int, character_coverage: float = 1.0) -> Units:
-    """Train sentencepiece BPE on ``sentences`` into ``lang_dir/bpe.model``; return the units.
-
-    The text is characters without spaces, and pieces carry no word-start mark (``add_dummy_prefix``
-    off), so a piece is just a character string and any character sequence can be spelt in pieces.
-    Characters outside the vocabulary (below ``character_coverage``) are spelt as UTF-8 byte pieces
-    (``byte_fallback``), so nothing becomes ``<unk>``.
-    """
-    import tempfile
-
-    import sentencepiece
-
-    with tempfile.TemporaryDirectory(prefix="asrt-bpe-") as tmp:
-        text = Path(tmp) / "text.txt"
-        text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-        try:
-            sentencepiece.SentencePieceTrainer.train(
-                input=str(text), model_prefix=str(Path(tmp) / "bpe"), model_type="bpe", vocab_size=vocab_size,
-                character_coverage=character_coverage, byte_fallback=True, add_dummy_prefix=False,
-                hard_vocab_limit=False,  # a small text may not have vocab_size pieces' worth of merges
-                normalization_rule_name="identity", bos_id=-1, eos_id=-1, unk_id=0, num_threads=1,
-                max_sentence_length=100000, minloglevel=2)
-        except RuntimeError as e:
-            raise ValueError(f"sentencepiece could not train {vocab_size} pieces on the training text ({e}); "
-                             "change lang.bpe_vocab_size or lower lang.bpe_character_coverage") from None
-        with atomic_path(Path(lang_dir) / BPE_MODEL) as out:
-            out.write_bytes((Path(tmp) / "bpe.model").read_bytes())
-    return Units("bpe", Path(lang_dir) / BPE_MODEL)
-
-
-def bpe_pieces(units: Units) -> list[str]:
-    """The pieces of a sentencepiece model that a transcript can be spelt in (not ``<unk>`` or control)."""
-    sp = units.sp
-    return [sp.id_to_piece(i) for i in range(sp.get_piece_size())
-            if not (sp.is_unknown(i) or sp.is_control(i))]
-
-
-def bpe_lexicon(units: Units, characters: set[str], pieces: list[str]) -> list[tuple[str, str]]:
-    """Each character spelt in pieces (as icefall's prepare_lang_bpe spells each word), then each piece
-    of several characters as itself: the LM's words are characters, so without those entries HLG could
-    never take a piece that spans characters."""
-    entries = [(ch, " ".join(units.sp.encode(ch, out_type=str))) for ch in sorted(characters)]
-    entries += [(p, p) for p in pieces if len(p) > 1 and not p.startswith("<0x") and "\u2581" not in p]
-    return entries
 
 
 def write_lm_text(lang_dir: Path, sentences: list[str]) -> set[str]:
@@ -166,22 +96,24 @@ def write_lm_text(lang_dir: Path, sentences: list[str]) -> set[str]:
     for s in sentences:
         chars.update(s)
         lines.append(" ".join(s) + "\n")
-    write_text_atomic(Path(lang_dir) / "lm_text.txt", "".join(lines))
+    write_text_atomic(Path(lang_dir) / LM_TEXT_FILE, "".join(lines))
     return chars
 
 
 def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_text: list[Path] = (),
                  lang_cfg: dict | None = None) -> None:
     """Build the lang directory of the units ``lang_cfg`` names (tonal pinyin by default) from the
-    training transcripts (one manifest or several) plus any extra (normalisable) text for the LM."""
+    training transcripts (one manifest or several) plus any extra (normalisable) text for the LM:
+    LM text, tokens, lexicon, ``units.json``, then the graph's words and disambiguation symbols."""
     from lhotse import load_manifest
+
+    from asrt.graph import write_disambig_lang
 
     cfg = check_lang_config(lang_cfg)
     lang_dir = Path(lang_dir)
     paths = [train_supervisions] if isinstance(train_supervisions, (str, Path)) else list(train_supervisions)
     supervisions = [s for path in paths for s in load_manifest(path)]
-    train_text = [s.text for s in supervisions]
-    sentences = list(train_text)
+    sentences = [s.text for s in supervisions]
     label_pairs = {pair for s in supervisions for pair in zip(s.text, s.custom["pinyin"].split())}
     for path in extra_text:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -189,25 +121,11 @@ def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_te
             if norm:
                 sentences.append(norm)
     chars = {c for c in write_lm_text(lang_dir, sentences) if char_readings(c)}
-    name = cfg["units"]
-    extra = {}
-    if name in ("tonal_pinyin", "toneless_pinyin"):
-        toneless = name == "toneless_pinyin"
-        tokens = write_tokens(lang_dir, toneless_inventory() if toneless else None)
-        entries = pinyin_lexicon(chars, label_pairs, toneless)
-        units = Units(name)
-    elif name == "chars":
-        tokens = write_tokens(lang_dir, sorted({c for t in train_text for c in t}))
-        entries = [(c, c) for c in sorted(chars & set(tokens))]
-        units = Units(name)
-    else:
-        units = train_bpe(lang_dir, train_text, int(cfg["bpe_vocab_size"]), float(cfg["bpe_character_coverage"]))
-        pieces = bpe_pieces(units)
-        tokens = write_tokens(lang_dir, pieces)
-        entries = bpe_lexicon(units, chars & {c for t in train_text for c in t}, pieces)
-        extra = {"bpe_vocab_size": int(cfg["bpe_vocab_size"]),
-                 "bpe_character_coverage": float(cfg["bpe_character_coverage"])}
-    n = write_lexicon_entries(lang_dir, entries)
-    units.write(lang_dir, **extra)
+    text = LangText([s.text for s in supervisions], chars, label_pairs)
+    spec = unit_type(cfg["units"]).build_lang(lang_dir, cfg, text)
+    tokens = write_tokens(lang_dir, spec.tokens)
+    n = write_lexicon_entries(lang_dir, spec.lexicon)
+    spec.units.write(lang_dir, **spec.facts)
     logging.info("lang (%s): %d sentences of LM text, %d characters, %d tokens, %d lexicon entries",
-                 name if name != DEFAULT_UNITS else "tonal pinyin", len(sentences), len(chars), len(tokens), n)
+                 spec.units.description, len(sentences), len(chars), len(tokens), n)
+    write_disambig_lang(lang_dir)

@@ -1,14 +1,10 @@
-"""Naming and atomic writing of lhotse manifests: ``<corpus>_{recordings,supervisions}_<split>.jsonl.gz``."""
+"""Atomic writing of lhotse manifests, named as :func:`asrt.names.manifest_path` says."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from asrt.fileio import atomic_path
-
-
-def manifest_path(manifest_dir: Path, corpus: str, kind: str, split: str) -> Path:
-    """Path of one manifest; ``kind`` is ``recordings``, ``supervisions`` or ``cuts``."""
-    return Path(manifest_dir) / f"{corpus}_{kind}_{split}.jsonl.gz"
+from asrt.names import manifest_path
 
 
 def write_manifests(manifest_dir: Path, corpus: str, split: str, recordings, supervisions) -> None:

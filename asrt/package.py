@@ -8,11 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from asrt.evaluate import git_commit
+from asrt.version import git_commit
 from asrt.fileio import write_text_atomic
+from asrt.names import (CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, SAMPLE_RATE, TOKENS_FILE,
+                        WORDS_FILE)
 from asrt.units import BPE_MODEL, UNITS_FILE, Units
 
-LANG_FILES = ("tokens.txt", "words.txt", "lexicon.txt", "HLG.fst")
+LANG_FILES = (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, HLG_FILE)
 # The output units (asrt/units.py): units.json (absent in lang dirs made before units were configurable:
 # tonal pinyin) and, for sentencepiece units, the model that turns pieces into text.
 UNITS_FILES = (UNITS_FILE, BPE_MODEL)
@@ -27,7 +29,7 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    shutil.copy2(model_path, tmp / "model.pt")
+    shutil.copy2(model_path, tmp / MODEL_FILE)
     for name in LANG_FILES:
         src = Path(lang_dir) / name
         if not src.exists():
@@ -36,19 +38,19 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
     for name in UNITS_FILES:
         if (Path(lang_dir) / name).exists():
             shutil.copy2(Path(lang_dir) / name, tmp / name)
-    (tmp / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     metadata = {
         "format": 1,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": git_commit(),
         "model": config["model"]["name"],
         "features": config["features"],
-        "sample_rate": 16000,
+        "sample_rate": SAMPLE_RATE,
         "units": Units.from_dir(lang_dir).name,
         "decode": config["decode"],
         "results": results or {},
     }
-    write_text_atomic(tmp / "metadata.json", json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(tmp / METADATA_FILE, json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)

@@ -20,6 +20,8 @@ import torch
 from lhotse import Fbank, FbankConfig
 from lhotse.features.base import FeatureExtractor, register_extractor
 
+from asrt.names import SAMPLE_RATE
+
 PITCH_DIMS = 3
 
 
@@ -28,7 +30,7 @@ class FbankPitchConfig:
     """Filterbank size and the F0 search range."""
 
     num_mel_bins: int = 80
-    sampling_rate: int = 16000
+    sampling_rate: int = SAMPLE_RATE
     frame_shift: float = 0.01
     window_seconds: float = 0.04
     min_f0: float = 60.0

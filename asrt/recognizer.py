@@ -19,10 +19,11 @@ import torch
 
 from asrt.data import TokenTable
 from asrt.decoding import HlgDecoder, ctc_greedy
-from asrt.export import INPUT_NAMES, onnx_session
-from asrt.train import load_model
+from asrt.models import MIN_FRAMES
+from asrt.names import METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE, SAMPLE_RATE, TOKENS_FILE
+from asrt.onnx_model import onnx_log_probs, onnx_session
+from asrt.checkpoint import load_model
 
-SAMPLE_RATE = 16000
 BACKENDS = ("torch", "onnx")
 
 
@@ -63,18 +64,18 @@ class Recognizer:
         model_dir = Path(model_dir)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        if backend == "onnx" and not (model_dir / "model.onnx").is_file():
+        if backend == "onnx" and not (model_dir / ONNX_MODEL_FILE).is_file():
             raise FileNotFoundError(f"{model_dir} has no model.onnx; make one with asrt export")
-        if backend == "torch" and not (model_dir / "model.pt").is_file():
+        if backend == "torch" and not (model_dir / MODEL_FILE).is_file():
             raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt); run stage 8")
-        self.metadata = json.loads((model_dir / "metadata.json").read_text())
+        self.metadata = json.loads((model_dir / METADATA_FILE).read_text())
         self.device = torch.device(device)
         self.model, self.session = None, None
         if backend == "onnx":
-            self.session = onnx_session(model_dir / "model.onnx", torch.get_num_threads())
+            self.session = onnx_session(model_dir / ONNX_MODEL_FILE, torch.get_num_threads())
         else:
-            self.model, _ = load_model(model_dir / "model.pt", self.device)
-        self.tokens = TokenTable(model_dir / "tokens.txt")
+            self.model, _ = load_model(model_dir / MODEL_FILE, self.device)
+        self.tokens = TokenTable(model_dir / TOKENS_FILE)
         self.decoder = HlgDecoder.from_dir(model_dir, self.metadata.get("decode"), beam=beam, max_active=max_active)
         self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
@@ -83,11 +84,10 @@ class Recognizer:
     def log_probs(self, samples: np.ndarray) -> np.ndarray:
         """CTC log-probs ``[T', V]`` of one piece of 16 kHz mono audio."""
         feats = torch.from_numpy(self.extractor.extract(samples.astype(np.float32), SAMPLE_RATE))
-        if feats.shape[0] < 16:  # shorter than the subsampling front-end's receptive field
+        if feats.shape[0] < MIN_FRAMES:
             return np.zeros((0, len(self.tokens)), dtype=np.float32)
         if self.session is not None:
-            lp, lens = self.session.run(None, {INPUT_NAMES[0]: feats.unsqueeze(0).numpy(),
-                                               INPUT_NAMES[1]: np.array([feats.shape[0]], dtype=np.int64)})
+            lp, lens = onnx_log_probs(self.session, feats.unsqueeze(0).numpy(), np.array([feats.shape[0]], np.int64))
             return lp[0, : lens[0]]
         lp, lens = self.model(feats.unsqueeze(0).to(self.device), torch.tensor([feats.shape[0]], device=self.device))
         return lp[0, : lens[0]].cpu().numpy()

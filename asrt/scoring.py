@@ -2,6 +2,12 @@
 
 Every stage that reports an error rate goes through :func:`edit_counts` / :func:`score_corpus`, so
 PER and CER mean the same thing in training logs, decoding results and ``RESULTS`` files.
+:func:`tone_confusion` splits tonal-pinyin errors into tone-only and base-syllable ones.
+
+The alignment is kaldialign's (icefall's choice: Kaldi's unit costs for substitutions, insertions and
+deletions), so the error total is the Levenshtein distance. Where several alignments have that total,
+kaldialign's choice decides how it splits into sub/ins/del (ref ``ni3 hao3``, hyp ``wo3 men5 ni3``: 2 sub
++ 1 ins), and so which pairs the tone table sees; PER and CER depend on the total only.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from asrt.fileio import write_text_atomic
+from asrt.pinyin import SYLLABLE_RE, strip_tone
 
 __all__ = [
     "ErrorCounts",
@@ -24,10 +31,14 @@ __all__ = [
     "format_summary",
     "format_errors",
     "write_score_report",
+    "ToneConfusion",
+    "tone_confusion",
+    "format_tone_confusion",
 ]
 
 # Marks the empty side of an insertion or deletion in printed alignments (Kaldi uses the same).
 EPS = "***"
+_GAP = "\x00"  # kaldialign's gap symbol: no token is a NUL character
 
 
 @dataclass(frozen=True)
@@ -78,43 +89,12 @@ class UttScore:
 
 
 def align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[Optional[str], Optional[str]]]:
-    """Minimum-edit alignment as (ref_token, hyp_token) pairs; None marks an insertion's ref or a deletion's hyp."""
-    n, m = len(ref), len(hyp)
-    # Costs are (edits, substitutions) packed into one int: the edit count is always minimal, and among
-    # equally short alignments the one with fewest substitutions (most matched tokens) wins, which keeps
-    # identical tokens lined up in reports.
-    edit = n + m + 1
-    sub = edit + 1
-    # cost[i][j]: packed cost of turning ref[:i] into hyp[:j].
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        cost[i][0] = i * edit
-    for j in range(1, m + 1):
-        cost[0][j] = j * edit
-    for i in range(1, n + 1):
-        r = ref[i - 1]
-        row, prev = cost[i], cost[i - 1]
-        for j in range(1, m + 1):
-            diag = prev[j - 1] + (0 if r == hyp[j - 1] else sub)
-            row[j] = min(diag, prev[j] + edit, row[j - 1] + edit)
+    """Minimum-edit alignment (kaldialign) as (ref_token, hyp_token) pairs; None marks an insertion's ref
+    or a deletion's hyp."""
+    import kaldialign
 
-    pairs: list[tuple[Optional[str], Optional[str]]] = []
-    i, j = n, m
-    while i > 0 or j > 0:
-        # On ties take deletions, then insertions, then the diagonal: walking backwards this puts
-        # deletions and insertions late and substitutions early, a stable choice that reads naturally
-        # (ref "ai4 bei3" vs hyp "ai2" aligns ai4/ai2 and deletes bei3).
-        if i > 0 and cost[i][j] == cost[i - 1][j] + edit:
-            pairs.append((ref[i - 1], None))
-            i -= 1
-        elif j > 0 and cost[i][j] == cost[i][j - 1] + edit:
-            pairs.append((None, hyp[j - 1]))
-            j -= 1
-        else:
-            pairs.append((ref[i - 1], hyp[j - 1]))
-            i, j = i - 1, j - 1
-    pairs.reverse()
-    return pairs
+    return [(None if r == _GAP else r, None if h == _GAP else h)
+            for r, h in kaldialign.align(list(ref), list(hyp), _GAP)]
 
 
 def _count(alignment: Sequence[tuple[Optional[str], Optional[str]]], ref_len: int) -> ErrorCounts:
@@ -240,3 +220,105 @@ def write_score_report(
     write_text_atomic(out / f"{name}.hyps.txt", hyp_lines)
     write_text_atomic(out / f"{name}.errs.txt", format_errors(total, scores, metric))
     return total
+
+
+TONES = (1, 2, 3, 4, 5)  # ASRT's tone digits; 5 is the neutral tone
+
+
+def _split_tone(token: str) -> tuple[str, Optional[int]]:
+    # (base syllable, tone) of a tonal syllable (ma3 -> ma, 3); anything else has no tone.
+    if SYLLABLE_RE.fullmatch(token):
+        return strip_tone(token), int(token[-1])
+    return token, None
+
+
+def _matrix(pairs: Mapping[tuple[int, int], int]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(pairs.get((r, h), 0) for h in TONES) for r in TONES)
+
+
+@dataclass(frozen=True)
+class ToneConfusion:
+    """Tonal-pinyin errors split into tone-only and base-syllable ones, with 5x5 tone confusion tables.
+
+    ``matrix[r - 1][h - 1]`` counts aligned syllable pairs (correct or substituted) with reference tone
+    ``r`` and hypothesis tone ``h``; ``tone_only_matrix`` counts only the tone-only substitutions (base
+    syllable right, tone wrong: ``ma3`` read as ``ma1``), so its diagonal is zero. Every other error (a
+    substitution of the base syllable, an insertion, a deletion) is a base-syllable error.
+    """
+
+    matrix: tuple[tuple[int, ...], ...]
+    tone_only_matrix: tuple[tuple[int, ...], ...]
+    counts: ErrorCounts
+
+    @property
+    def tone_only(self) -> int:
+        """Substitutions whose base syllable is right and whose tone is wrong."""
+        return sum(map(sum, self.tone_only_matrix))
+
+    @property
+    def base_sub(self) -> int:
+        """Substitutions of the base syllable (whatever the tones)."""
+        return self.counts.sub - self.tone_only
+
+    @property
+    def base_errors(self) -> int:
+        """Errors that are not tone-only: base-syllable substitutions, insertions and deletions."""
+        return self.counts.errors - self.tone_only
+
+    @property
+    def tone_only_rate(self) -> float:
+        """Tone-only errors per reference syllable (the tone part of PER, as a fraction)."""
+        return ErrorCounts(sub=self.tone_only, ref_len=self.counts.ref_len).rate
+
+    @property
+    def base_rate(self) -> float:
+        """Base-syllable errors per reference syllable (the rest of PER, as a fraction)."""
+        return ErrorCounts(sub=self.base_errors, ref_len=self.counts.ref_len).rate
+
+    @property
+    def tone_accuracy(self) -> float:
+        """Fraction of aligned (correct or substituted) syllable pairs whose tones agree (1.0 if none)."""
+        aligned = sum(map(sum, self.matrix))
+        return 1.0 if aligned == 0 else sum(self.matrix[t][t] for t in range(len(TONES))) / aligned
+
+
+def tone_confusion(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]]) -> ToneConfusion:
+    """Align ``hyps`` to ``refs`` as :func:`score_corpus` does and split the errors into tone-only and
+    base-syllable ones; pairs in which either token is not a tonal syllable stay out of the tone tables."""
+    total, scores = score_corpus(refs, hyps)
+    all_pairs: dict[tuple[int, int], int] = {}
+    tone_only: dict[tuple[int, int], int] = {}
+    for score in scores:
+        for r, h in score.alignment:
+            if r is None or h is None:
+                continue
+            (r_base, r_tone), (h_base, h_tone) = _split_tone(r), _split_tone(h)
+            if r_tone is None or h_tone is None:
+                continue
+            all_pairs[r_tone, h_tone] = all_pairs.get((r_tone, h_tone), 0) + 1
+            if r_base == h_base and r_tone != h_tone:
+                tone_only[r_tone, h_tone] = tone_only.get((r_tone, h_tone), 0) + 1
+    return ToneConfusion(_matrix(all_pairs), _matrix(tone_only), total)
+
+
+def _format_matrix(matrix: Sequence[Sequence[int]]) -> list[str]:
+    width = max(6, *(len(str(n)) + 1 for row in matrix for n in row))
+    lines = ["ref\\hyp" + "".join(f"{t:>{width}}" for t in TONES)]
+    lines += [f"{t:>7}" + "".join(f"{n:>{width}}" for n in row) for t, row in zip(TONES, matrix)]
+    return lines
+
+
+def format_tone_confusion(tc: ToneConfusion, metric: str = "PER") -> str:
+    """The tone/base-syllable split of ``metric`` and both tone tables, as lines for ``summary.txt``."""
+    c = tc.counts
+    aligned = sum(map(sum, tc.matrix))
+    lines = [
+        f"{metric} {100.0 * c.rate:.2f} = {100.0 * tc.tone_only_rate:.2f} tone-only + {100.0 * tc.base_rate:.2f} "
+        f"base-syllable ({tc.tone_only} tone-only sub; {tc.base_sub} base-syllable sub, {c.ins} ins, {c.dele} del)",
+        f"tone confusion of {aligned} aligned syllables (correct or substituted), tones agree in "
+        f"{100.0 * tc.tone_accuracy:.2f} %; rows: reference tone, columns: hypothesis tone, 5 = neutral:",
+        *_format_matrix(tc.matrix),
+        f"tone-only substitutions (base syllable right, tone wrong): {tc.tone_only}",
+        *_format_matrix(tc.tone_only_matrix),
+    ]
+    return "\n".join(lines) + "\n"

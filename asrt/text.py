@@ -1,6 +1,6 @@
 """Transcript normalisation: the shared rule every corpus ends with, and each corpus's own rules.
 
-The shared rule (documented in the README): NFKC folds full-width letters and digits to half-width;
+The shared rule (documented in docs/conventions.md): NFKC folds full-width letters and digits to half-width;
 Arabic digits are read digit by digit as Chinese numerals (``1998`` -> ``一九九八``, as years are read);
 punctuation and whitespace are removed; a transcript that still holds Latin letters or other
 non-CJK symbols is rejected (``None``), because it has no reliable Mandarin reading. The result is a
@@ -58,7 +58,6 @@ class TextRules:
 # One entry per corpus; a corpus module names its entry when it normalises its transcripts.
 TEXT_RULES: dict[str, TextRules] = {
     "default": TextRules(note="the shared rule alone"),
-    "mini_cmn": TextRules(note="People's Daily text, already clean"),
     "aishell": TextRules(note="words separated by spaces, no markers; the few transcripts with letters "
                               "(full-width ａ, ｂ, ｃ, ｋ, ｔ) are rejected"),
     "thchs30": TextRules(remove=(r"(?<![A-Za-z])l\s*=",),

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from asrt.decoding import HlgDecoder, ctc_greedy
-from asrt.train import load_model
+from asrt.checkpoint import load_model
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 MODEL_DIR_FILES = ("model.pt", "tokens.txt", "words.txt", "HLG.fst", "metadata.json")

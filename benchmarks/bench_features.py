@@ -23,7 +23,7 @@ def parse_args() -> argparse.Namespace:
                    help="lhotse recordings (or cuts) manifest, e.g. data/manifests/mini_cmn_recordings_test.jsonl.gz")
     p.add_argument("--max-utts", type=int, default=None, help="use only the first N recordings (default: all)")
     p.add_argument("--num-mel-bins", type=int, default=int(load_config()["features"]["num_mel_bins"]),
-                   help="mel bins (default: conf/features.yaml)")
+                   help="mel bins (default: asrt/conf/features.yaml)")
     return p.parse_args()
 
 

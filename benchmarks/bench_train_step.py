@@ -16,7 +16,8 @@ import torch
 
 from asrt.config import load_config
 from asrt.models import build_model
-from asrt.train import ctc_loss, pick_device
+from asrt.distributed import pick_device
+from asrt.train import ctc_loss
 from benchlib import machine_header, markdown_table, run_benchmark
 
 WARMUP_STEPS = 3
@@ -28,7 +29,7 @@ def parse_args() -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=None,
-                   help="recipe YAML overriding conf/*.yaml (its model and train sections are used)")
+                   help="recipe YAML overriding asrt/conf/*.yaml (its model and train sections are used)")
     p.add_argument("--utt-seconds", type=float, nargs="+", default=[4.5, 9.0],
                    help="utterance lengths to measure (AISHELL-1 averages about 4.5 s, THCHS-30 about 9 s)")
     p.add_argument("--batch-seconds", type=float, default=None,

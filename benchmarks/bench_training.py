@@ -16,7 +16,8 @@ import torch
 from asrt.config import load_config
 from asrt.data import CtcDataset, TokenTable
 from asrt.models import build_model
-from asrt.train import ctc_loss, pick_device
+from asrt.distributed import pick_device
+from asrt.train import ctc_loss
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 WARMUP_STEPS = 2
@@ -29,7 +30,7 @@ def parse_args() -> argparse.Namespace:
                    help="cuts with features, e.g. data/fbank/mini_cmn_cuts_train.jsonl.gz")
     p.add_argument("--lang-dir", type=Path, required=True, help="directory with tokens.txt (data/lang)")
     p.add_argument("--config", type=Path, default=None,
-                   help="recipe YAML overriding conf/*.yaml (its model and train sections are used)")
+                   help="recipe YAML overriding asrt/conf/*.yaml (its model and train sections are used)")
     p.add_argument("--steps", type=int, default=20,
                    help=f"timed steps per thread count, after {WARMUP_STEPS} warm-up steps")
     p.add_argument("--threads", type=int, nargs="+", default=None,

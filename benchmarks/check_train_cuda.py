@@ -2,7 +2,7 @@
 (bf16), and the whole training loop's rate with DataLoader workers 0 vs auto (8) on synthetic 80-bin lilcom
 features (4.5 s cuts on average; the AISHELL-1 recipe's model, batch and SpecAugment, 2 epochs).
 
-Run from the repository root: ``python benchmarks/check_train_cuda.py OUT_DIR [NUM_TRAIN_CUTS]`` (README.md,
+Run from the repository root: ``python benchmarks/check_train_cuda.py OUT_DIR [NUM_TRAIN_CUTS]`` (docs/training.md,
 "Training at scale", quotes ``/tmp/gc 3000`` on an H200). It reuses tests/test_ddp.py's tiny corpus.
 """
 import io

@@ -22,7 +22,12 @@ help_message="Usage: local/compare.sh [options] <recipe> <recipe> ..."
 args=()
 for recipe in "$@"; do
   args+=(--model "$recipe=$ASRT_ROOT/egs/$recipe/exp/$config/model")
-  [ "$recipe" = multi_cn ] || args+=(--test "$recipe=$ASRT_ROOT/egs/$recipe/data/fbank/${recipe}_cuts_test.jsonl.gz")
+  [ "$recipe" != multi_cn ] || continue
+  paths=$(asrt paths --corpus "$recipe" --data-dir "$ASRT_ROOT/egs/$recipe/data")  # the recipe's file names
+  eval "$paths"
+  for i in "${!eval_splits[@]}"; do
+    [ "${eval_splits[$i]}" != test ] || args+=(--test "$recipe=${eval_cuts[$i]}")
+  done
 done
 log "Comparing $*: matrix in $out_dir"
 asrt compare "${args[@]}" --out-dir "$out_dir" --num-threads "$num_threads"

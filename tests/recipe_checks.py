@@ -9,7 +9,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-from asrt.manifests import manifest_path
+from asrt.names import cuts_path, manifest_path
 from asrt.pinyin import is_cjk
 
 SPLITS = ("train", "dev", "test")
@@ -36,7 +36,7 @@ def check_recipe_outputs(work: Path, corpus: str) -> dict[str, list]:
         for sup in labelled[split]:
             assert sup.text and all(is_cjk(ch) for ch in sup.text), (split, sup.id, sup.text)
             assert len(sup.custom["pinyin"].split()) == len(sup.text), sup
-        assert (work / "data" / "fbank" / f"{corpus}_cuts_{split}.jsonl.gz").exists()
+        assert cuts_path(work / "data" / "fbank", corpus, split).exists()
     speakers = {split: {s.speaker for s in sups} for split, sups in labelled.items()}
     assert all(speakers.values()), speakers
     assert not speakers["train"] & speakers["dev"] and not speakers["train"] & speakers["test"], speakers

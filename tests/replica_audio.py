@@ -11,7 +11,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from asrt.corpora.mini_cmn import SAMPLE_RATE, UttSpec, synthesize_utterance
+from asrt.corpora.mini_cmn import UttSpec, synthesize_utterance
+from asrt.names import SAMPLE_RATE
 
 VARIANTS = ("m1", "f1", "m3", "f3", "m5", "f5")
 

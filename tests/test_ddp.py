@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import asrt.checkpoint as C
 import asrt.train as T
 from asrt.config import load_config
 from asrt.models import build_model
@@ -155,7 +156,7 @@ def test_interrupted_ddp_run_resumes_exactly_under_torchrun(corpus, ddp_run, tmp
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "asrt.cli", "train",
                            "--train-cuts", str(train_cuts), "--dev-cuts", str(dev_cuts), "--lang-dir", str(lang),
-                           "--exp-dir", str(exp), "--config", str(config)],
+                           "--exp-dir", str(exp), "--config", str(config), "--resume"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Resuming from" in proc.stderr and stop_at in proc.stderr
@@ -207,7 +208,7 @@ def _save_model_file(path: Path, model, epoch: int) -> dict:
                               "frontend": "conv1d"},
              "num_features": NUM_FEATURES, "vocab_size": len(TOKENS) + 1, "epoch": epoch, "step": 10 * epoch,
              "model": {k: v.clone() for k, v in model.state_dict().items()}}
-    T.save_atomic(state, path)
+    C.save_atomic(state, path)
     return state["model"]
 
 
@@ -225,8 +226,8 @@ def test_checkpoint_averaging_and_the_decoding_model(tmp_path: Path) -> None:
         weights.append(_save_model_file(tmp_path / f"epoch-{epoch}.pt", model, epoch))
     _save_model_file(tmp_path / "model.pt", model, 3)
 
-    assert T.decoding_model(tmp_path, 1) == tmp_path / "model.pt"
-    path = T.decoding_model(tmp_path, 2)
+    assert C.decoding_model(tmp_path, 1) == tmp_path / "model.pt"
+    path = C.decoding_model(tmp_path, 2)
     assert path == tmp_path / "model-avg2.pt"
     avg = torch.load(path, weights_only=False)
     assert avg["averaged"] == ["epoch-2.pt", "epoch-3.pt"] and avg["epoch"] == 3
@@ -235,15 +236,15 @@ def test_checkpoint_averaging_and_the_decoding_model(tmp_path: Path) -> None:
             torch.testing.assert_close(value, (weights[1][name] + weights[2][name]) / 2)
         else:
             assert torch.equal(value, weights[2][name]), name  # integer buffers: the last epoch's
-    loaded, _ = T.load_model(path)  # a model file like any other
+    loaded, _ = C.load_model(path)  # a model file like any other
     assert loaded.encoder is not None
     mtime = path.stat().st_mtime_ns
-    assert T.decoding_model(tmp_path, 2) == path and path.stat().st_mtime_ns == mtime  # up to date: kept
+    assert C.decoding_model(tmp_path, 2) == path and path.stat().st_mtime_ns == mtime  # up to date: kept
     with pytest.raises(ValueError, match="3 epochs"):
-        T.decoding_model(tmp_path, 4)
+        C.decoding_model(tmp_path, 4)
     (tmp_path / "epoch-1.pt").unlink()
     with pytest.raises(FileNotFoundError, match="epoch-1.pt"):
-        T.decoding_model(tmp_path, 3)
+        C.decoding_model(tmp_path, 3)
 
 
 def test_amp_setting() -> None:

@@ -17,7 +17,7 @@ from asrt.features import make_extractor
 from asrt.fileio import read_symbol_table
 from asrt.models import build_model
 from asrt.recognizer import Recognizer
-from asrt.train import load_model
+from asrt.checkpoint import load_model
 from conftest import Utterance
 
 

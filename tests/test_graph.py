@@ -1,4 +1,4 @@
-"""Tests for asrt.graph (prepare_lang, H, L, G, HLG) and asrt.decoding on a hand-checkable lang."""
+"""Tests for asrt.graph (write_disambig_lang, H, L, G, HLG) and asrt.decoding on a hand-checkable lang."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,8 @@ import torch
 
 from asrt.decoding import HlgDecoder, ctc_greedy
 from asrt.fileio import read_symbol_table
-from asrt.graph import add_disambig_symbols, build_ctc_topo, compile_hlg, main, prepare_lang
+from asrt.cli import main
+from asrt.graph import add_disambig_symbols, build_ctc_topo, compile_hlg, write_disambig_lang
 
 TOKENS = "<blk> ni3 hao3 ma5 shi4 bu4 you3 xing2 hang2 yin2 zhang3 chang2 cheng2".split()
 V = len(TOKENS)
@@ -123,7 +124,7 @@ def test_ctc_greedy_accepts_tensors_and_empty_input() -> None:
         ctc_greedy(np.zeros((1, 2, V), dtype=np.float32))
 
 
-# ---------------------------------------------------------------- prepare_lang
+# ---------------------------------------------------------------- write_disambig_lang
 
 
 def test_disambig_symbols_for_homophones_and_prefixes() -> None:
@@ -176,7 +177,7 @@ def test_prepare_lang_writes_tables(lang: Path) -> None:
 def test_prepare_lang_is_idempotent(lang: Path) -> None:
     names = ("words.txt", "tokens_disambig.txt", "lexicon_disambig.txt")
     before = {n: (lang / n).stat().st_mtime_ns for n in names}
-    prepare_lang(lang)
+    write_disambig_lang(lang)
     after = {n: (lang / n).stat().st_mtime_ns for n in before}
     assert before == after
 
@@ -185,17 +186,18 @@ def test_prepare_lang_rejects_unknown_syllable(tmp_path: Path) -> None:
     (tmp_path / "tokens.txt").write_text("<blk> 0\nni3 1\n", encoding="utf-8")
     (tmp_path / "lexicon.txt").write_text("你 ni3\n好 hao3\n", encoding="utf-8")
     with pytest.raises(ValueError, match="hao3"):
-        prepare_lang(tmp_path)
+        write_disambig_lang(tmp_path)
     assert not (tmp_path / "words.txt").exists()
 
 
 def test_cli_reports_user_errors_without_traceback(
     lang: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["prepare-lang", "--lang-dir", str(tmp_path)]) == 1
+    (tmp_path / "lm.arpa").write_text("\\data\\\n", encoding="utf-8")
+    assert main(["graph", "--lang-dir", str(tmp_path), "--arpa", str(tmp_path / "lm.arpa")]) == 1
     assert "tokens.txt not found" in capsys.readouterr().err
-    missing_lm, out = str(tmp_path / "no.arpa"), str(tmp_path / "H")
-    assert main(["compile-hlg", "--lang-dir", str(lang), "--arpa", missing_lm, "--out", out]) == 1
+    missing_lm = str(tmp_path / "no.arpa")
+    assert main(["graph", "--lang-dir", str(lang), "--arpa", missing_lm]) == 1
     err = capsys.readouterr().err
     assert "no.arpa not found" in err and "Traceback" not in err
     assert not (tmp_path / "H").exists()

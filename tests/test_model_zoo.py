@@ -1,14 +1,17 @@
-"""The model zoo: ASRT's log spectrogram and DCNN, and the conformer size presets in conf/models."""
+"""The model zoo: ASRT's log spectrogram and DCNN, and the conformer size presets in asrt/conf/models."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from asrt.config import DEFAULT_CONF_DIR, load_config
+from asrt.config import load_config
 from asrt.features import make_extractor
 from asrt.models import build_model
 
+ROOT = Path(__file__).resolve().parent.parent
 RATE = 16000
 ASRT_VOCAB = 1428  # ASRT's 1427 tonal syllables + blank
 
@@ -85,12 +88,13 @@ def test_dcnn_trains_with_ctc():
 
 
 def test_dcnn_recipe_config_uses_the_spectrogram():
-    cfg = load_config(DEFAULT_CONF_DIR.parent / "egs" / "mini_cmn" / "conf" / "dcnn.yaml")
+    cfg = load_config(ROOT / "egs" / "mini_cmn" / "conf" / "dcnn.yaml")
     assert cfg["model"]["name"] == "dcnn" and cfg["features"]["type"] == "spectrogram"
     assert make_extractor(cfg["features"]).feature_dim(RATE) == 200
 
 
-@pytest.mark.parametrize("preset,low,high", [("conformer_s", 8e6, 12e6), ("conformer_m", 25e6, 35e6)])
+@pytest.mark.parametrize("preset,low,high", [("conformer_xs", 3e6, 3.5e6), ("conformer_s", 8e6, 12e6),
+                                               ("conformer_19m", 18e6, 20e6), ("conformer_m", 25e6, 35e6)])
 def test_conformer_presets_have_their_sizes(tmp_path, preset, low, high):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"model:\n  preset: {preset}\n  dropout: 0.2\n")
@@ -109,7 +113,7 @@ def test_unknown_preset_names_the_known_ones(tmp_path):
         load_config(recipe)
 
 
-RECIPE_CONFIGS = sorted((DEFAULT_CONF_DIR.parent / "egs").glob("*/conf/*.yaml"))
+RECIPE_CONFIGS = sorted((ROOT / "egs").glob("*/conf/*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPE_CONFIGS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")

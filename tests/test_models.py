@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from asrt.checkpoint import load_model, save_atomic
 from asrt.models import build_model
-from asrt.train import load_model, lr_factor, save_atomic
+from asrt.train import lr_factor
 
 TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
 
@@ -61,6 +62,24 @@ def test_saved_model_loads_with_the_same_outputs(tmp_path):
     loaded, _ = load_model(tmp_path / "model.pt")
     x, n = torch.randn(1, 100, 80), torch.tensor([100])
     assert torch.equal(model(x, n)[0], loaded(x, n)[0])
+
+
+class _RunsOnLoad:
+    """An object whose unpickling would call a function: what a hostile model file holds."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_model_files_are_loaded_without_running_their_objects(tmp_path, capsys):
+    torch.save({"model_config": {"name": "tdnn"}, "num_features": 80, "vocab_size": 5, "model": {},
+                "payload": _RunsOnLoad()}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="is not an asrt model file"):
+        load_model(tmp_path / "model.pt")
+    assert "unpickled code ran" not in capsys.readouterr().out
+    (tmp_path / "damaged.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="damaged.pt is not an asrt model file"):
+        load_model(tmp_path / "damaged.pt")
 
 
 def test_lr_schedule_warms_up_then_decays():

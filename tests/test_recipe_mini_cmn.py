@@ -5,6 +5,7 @@ The tests share one recipe run (the session fixture ``work`` of conftest.py) and
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -17,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asrt.names import cuts_path
 from conftest import RECIPE, run_recipe
+
+SPLITS = ("train", "dev", "test")
 
 
 def tree_digest(*dirs: Path) -> dict[str, str]:
@@ -38,6 +42,67 @@ def test_data_stages(work: Path) -> None:
     assert tokens[0] == "<blk> 0" and "lv4" in {t.split()[0] for t in tokens}
     assert (data / "lang" / "HLG.fst").stat().st_size > 0
     assert (data / "lm" / "lm.arpa").read_text().startswith("\\data\\")
+
+
+def recipe_cmd(work: Path, *args: str) -> list[str]:
+    """run.sh on the CI config with all outputs under ``work`` (as conftest.run_recipe runs it)."""
+    return ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),
+            "--exp-dir", str(work / "exp"), "--results", str(work / "RESULTS.md"), *args]
+
+
+def test_deleting_a_marker_redoes_its_stage(work: Path) -> None:
+    """The markers are the one record of a finished stage: without stage 3's and 4's, those stages run
+    again from scratch (and, being deterministic, write what they wrote before)."""
+    data, done = work / "data", work / "data" / ".done"
+    outputs = [cuts_path(data / "fbank", "mini_cmn", s) for s in SPLITS] + [data / "lm" / "lm.arpa"]
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs}
+    for n in (3, 4):
+        (done / f"stage{n}").unlink()
+    proc = run_recipe(work, "--stage", "3", "--stop-stage", "4")
+    assert "Stage 3: fbank features" in proc.stderr and "Stage 4: KenLM" in proc.stderr
+    assert "done before" not in proc.stderr and "resuming" not in proc.stderr, proc.stderr[-3000:]
+    for n in (3, 4):
+        assert (done / f"stage{n}").exists() and not (done / f"stage{n}.started").exists()
+    for path, (mtime, content) in before.items():
+        assert path.stat().st_mtime_ns != mtime, f"{path} was not written again"
+        unzip = gzip.decompress if path.suffix == ".gz" else bytes  # gzip headers hold the time
+        assert unzip(path.read_bytes()) == unzip(content), path
+    redone = {p: p.stat().st_mtime_ns for p in outputs}
+    again = run_recipe(work, "--stage", "3", "--stop-stage", "4")  # markers back: nothing to do
+    assert again.stderr.count("done before") == 2
+    assert {p: p.stat().st_mtime_ns for p in outputs} == redone
+
+
+def test_killed_stage_resumes_what_it_left(work: Path) -> None:
+    """Stage 3 run afresh removes the earlier run's cuts first; killed after a split, it leaves
+    .done/stage3.started, and its next run gets --resume and keeps the splits it finished."""
+    data, done = work / "data", work / "data" / ".done"
+    cuts = {s: cuts_path(data / "fbank", "mini_cmn", s) for s in SPLITS}
+    (done / "stage3").unlink()
+    proc = subprocess.Popen(recipe_cmd(work, "--stage", "3", "--stop-stage", "3"), cwd=RECIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    assert wait_for(lambda: (done / "stage3.started").exists(), proc)
+    assert wait_for(lambda: not cuts["test"].exists(), proc)  # the earlier run's cuts are gone
+    assert wait_for(lambda: cuts["train"].exists(), proc)  # the first split is finished
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (done / "stage3.started").exists() and not (done / "stage3").exists()
+    finished = {s: p.stat().st_mtime_ns for s, p in cuts.items() if p.exists()}
+    resumed = run_recipe(work, "--stage", "3", "--stop-stage", "3")
+    assert "Stage 3: fbank features" in resumed.stderr and "resuming its unfinished run" in resumed.stderr
+    assert (done / "stage3").exists() and not (done / "stage3.started").exists()
+    assert all(p.exists() for p in cuts.values())
+    assert {s: cuts[s].stat().st_mtime_ns for s in finished} == finished  # kept, not computed again
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 600) -> bool:
+    """Poll ``condition`` until it holds; fail if ``proc`` ends first or ``timeout`` passes."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+    return True
 
 
 def test_training_resumes_after_kill(work: Path) -> None:
@@ -62,7 +127,7 @@ def test_training_resumes_after_kill(work: Path) -> None:
 
 
 def test_decode_score_package(work: Path) -> None:
-    run_recipe(work, "--stage", "6")  # trains unless the model is there; a finished stage 6 returns at once
+    run_recipe(work, "--stage", "6")  # trains unless stage 6 is done (the `model_dir` fixture may have run it)
     summary = json.loads((work / "exp" / "decode" / "summary.json").read_text())
     # Chance PER over ~1800 tonal syllables is ~100 %; a model that learned anything is far below.
     assert summary["dev"]["per"] < 70, summary

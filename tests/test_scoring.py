@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -11,8 +12,10 @@ from asrt.scoring import (
     char_tokens,
     edit_counts,
     format_summary,
+    format_tone_confusion,
     pinyin_tokens,
     score_corpus,
+    tone_confusion,
     write_score_report,
 )
 
@@ -49,7 +52,7 @@ def test_all_substituted_and_mixed():
 
 
 def test_ties_keep_identical_tokens_lined_up():
-    # Three substitutions would also cost 3; the chosen alignment matches jing1 with jing1.
+    # Three substitutions would also cost 3; kaldialign's alignment matches jing1 with jing1.
     ref, hyp = "wo3 ai4 bei3 jing1".split(), "wo3 ai2 jing1 a5".split()
     assert align(ref, hyp) == [("wo3", "wo3"), ("ai4", "ai2"), ("bei3", None), ("jing1", "jing1"), (None, "a5")]
 
@@ -169,3 +172,96 @@ def test_write_score_report_cjk_columns(tmp_path):
     assert "u ref   你 好 吗\n" in errs
     assert "u hyp   你 号 ***\n" in errs
     assert "u op    C  S  D\n" in errs
+
+
+def test_ties_split_as_kaldi_does():
+    # Three edits either way (2 ins + 1 del would line ni3 up with ni3); kaldialign, Kaldi's unit costs,
+    # reports 2 sub + 1 ins, and so does asrt.
+    ref, hyp = "ni3 hao3".split(), "wo3 men5 ni3".split()
+    assert align(ref, hyp) == [("ni3", "wo3"), ("hao3", "men5"), (None, "ni3")]
+    assert edit_counts(ref, hyp) == ErrorCounts(sub=2, ins=1, dele=0, ref_len=2)
+
+
+def random_pairs(count: int, seed: int):
+    rng = random.Random(seed)
+    for _ in range(count):
+        vocab = [f"t{k}" for k in range(rng.randint(1, 6))]
+        yield ([rng.choice(vocab) for _ in range(rng.randint(0, 12))],
+               [rng.choice(vocab) for _ in range(rng.randint(0, 12))])
+
+
+RANDOM_SUB, RANDOM_INS, RANDOM_DEL, RANDOM_REF_LEN = 2027, 4799, 4667, 12274
+
+
+def test_randomised_counts_are_known():
+    # Totals over 2,000 random pairs, recorded from this implementation: any change of alignment
+    # (another library, another tie-break) that moves a single count fails here.
+    total = sum(edit_counts(ref, hyp) for ref, hyp in random_pairs(2000, seed=12))
+    assert total == ErrorCounts(sub=RANDOM_SUB, ins=RANDOM_INS, dele=RANDOM_DEL, ref_len=RANDOM_REF_LEN)
+
+
+def levenshtein(ref: list[str], hyp: list[str]) -> int:
+    """The edit distance, by the textbook recurrence: the oracle the alignment's total must equal."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def test_alignment_is_minimal_and_covers_both_sides():
+    for ref, hyp in random_pairs(2000, seed=7):
+        pairs = align(ref, hyp)
+        assert [r for r, _ in pairs if r is not None] == ref and [h for _, h in pairs if h is not None] == hyp
+        assert edit_counts(ref, hyp).errors == levenshtein(ref, hyp)  # PER and CER are edit distances
+
+
+def tone_example():
+    refs = {"u1": "ni3 hao3 ma5".split(), "u2": "wo3 ai4 bei3 jing1".split(), "u3": "shi4 de5".split(),
+            "u4": ["ma1"], "u5": ["xie4"]}
+    hyps = {"u1": "ni2 hao3 ma1".split(), "u2": "wo3 ai2 jing1 a5".split(), "u3": "si4 le5".split(),
+            "u4": ["ba2"], "u5": ["<unk>"]}
+    return refs, hyps
+
+
+def test_tone_confusion_splits_errors_into_tone_only_and_base_syllable():
+    tc = tone_confusion(*tone_example())
+    # u1: ni3->ni2 and ma5->ma1 tone-only, hao3 right; u2: ai4->ai2 tone-only, bei3 deleted, a5 inserted;
+    # u3: shi4->si4, de5->le5 base-syllable (tones right); u4: ma1->ba2 base syllable and tone;
+    # u5: xie4-><unk> base syllable, outside the tone tables.
+    assert tc.counts == ErrorCounts(sub=7, ins=1, dele=1, ref_len=11)
+    assert (tc.tone_only, tc.base_sub, tc.base_errors) == (3, 4, 6)
+    assert tc.tone_only_rate == pytest.approx(3 / 11) and tc.base_rate == pytest.approx(6 / 11)
+    assert tc.tone_only_rate + tc.base_rate == pytest.approx(tc.counts.rate)
+    assert tc.matrix == (
+        (1, 1, 0, 0, 0),  # tone 1: jing1 right, ma1 read with tone 2
+        (0, 0, 0, 0, 0),
+        (0, 1, 2, 0, 0),  # tone 3: ni3 as tone 2, hao3 and wo3 right
+        (0, 1, 0, 1, 0),  # tone 4: ai4 as tone 2, shi4 (as si4) right
+        (1, 0, 0, 0, 1),  # tone 5: ma5 as tone 1, de5 (as le5) right
+    )
+    assert tc.tone_only_matrix == ((0,) * 5, (0,) * 5, (0, 1, 0, 0, 0), (0, 1, 0, 0, 0), (1, 0, 0, 0, 0))
+    assert tc.tone_accuracy == pytest.approx(5 / 9)
+
+
+def test_tone_confusion_of_perfect_and_empty_decodes():
+    perfect = tone_confusion({"u": "lv4 nve4 ma5".split()}, {"u": "lv4 nve4 ma5".split()})
+    assert perfect.tone_only == perfect.base_errors == 0 and perfect.tone_accuracy == 1.0
+    assert [perfect.matrix[t][t] for t in range(5)] == [0, 0, 0, 2, 1]
+    empty = tone_confusion({"u": "ni3 hao3".split()}, {})
+    assert (empty.tone_only, empty.base_errors, sum(map(sum, empty.matrix))) == (0, 2, 0)
+    assert empty.tone_accuracy == 1.0  # nothing aligned, nothing confused
+
+
+def test_format_tone_confusion():
+    text = format_tone_confusion(tone_confusion(*tone_example()))
+    lines = text.splitlines()
+    assert lines[0] == ("PER 81.82 = 27.27 tone-only + 54.55 base-syllable "
+                        "(3 tone-only sub; 4 base-syllable sub, 1 ins, 1 del)")
+    assert lines[1].startswith("tone confusion of 9 aligned syllables") and "tones agree in 55.56 %" in lines[1]
+    assert lines[2].split() == ["ref\\hyp", "1", "2", "3", "4", "5"]
+    assert lines[5].split() == ["3", "0", "1", "2", "0", "0"]
+    assert lines[8] == "tone-only substitutions (base syllable right, tone wrong): 3"
+    assert lines[14].split() == ["5", "1", "0", "0", "0", "0"]
+    assert len(lines) == 15 and not text.startswith("%")  # the %PER line of summary.txt stays the only one

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PARSE_OPTIONS = ROOT / "utils" / "parse_options.sh"
 LOG_SH = ROOT / "utils" / "log.sh"
+RUN_STAGE = ROOT / "utils" / "run_stage.sh"
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
@@ -143,20 +144,75 @@ def test_log_format(tmp_path: Path) -> None:
     assert re.fullmatch(stamp + r" \(myscript\.sh:5\) in function", lines[1]), lines
 
 
+# A stage whose command records its arguments, and fails when told to.
+STAGE = f"""\
+. {LOG_SH}
+. {RUN_STAGE}
+stage=${{STAGE:-0}} stop_stage=${{STOP_STAGE:-9}}
+work() {{ echo "ran $*" >> calls; [ -z "${{FAIL:-}}" ]; }}
+run_stage 3 data "make features" -- work --out "two words"
+"""
+
+
+def run_stage_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "stages.sh"
+    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + STAGE)
+    return subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **env})
+
+
+def calls(tmp_path: Path) -> list[str]:
+    path = tmp_path / "calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_run_stage_marker_is_the_one_record(tmp_path: Path) -> None:
+    done = tmp_path / "data" / ".done"
+    first = run_stage_script(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert calls(tmp_path) == ["ran --out two words"]  # afresh: no --resume
+    assert (done / "stage3").exists() and not (done / "stage3.started").exists()
+    assert "Stage 3: make features" in first.stderr
+    again = run_stage_script(tmp_path)
+    assert again.returncode == 0 and "done before" in again.stderr
+    assert calls(tmp_path) == ["ran --out two words"]  # the marker skips it
+    (done / "stage3").unlink()  # deleting the marker redoes the stage, afresh
+    assert run_stage_script(tmp_path).returncode == 0
+    assert calls(tmp_path) == ["ran --out two words"] * 2
+
+
+def test_run_stage_resumes_only_an_unfinished_run(tmp_path: Path) -> None:
+    done = tmp_path / "data" / ".done"
+    failed = run_stage_script(tmp_path, FAIL="1")
+    assert failed.returncode != 0
+    assert (done / "stage3.started").exists() and not (done / "stage3").exists()
+    resumed = run_stage_script(tmp_path)
+    assert resumed.returncode == 0 and "resuming its unfinished run" in resumed.stderr
+    assert calls(tmp_path) == ["ran --out two words", "ran --out two words --resume"]
+    assert (done / "stage3").exists() and not (done / "stage3.started").exists()
+
+
+def test_run_stage_outside_the_range_does_nothing(tmp_path: Path) -> None:
+    for env in ({"STAGE": "4"}, {"STOP_STAGE": "2"}):
+        proc = run_stage_script(tmp_path, **env)
+        assert proc.returncode == 0 and proc.stderr == ""
+    assert calls(tmp_path) == [] and not (tmp_path / "data").exists()
+
+
 def make_fake_repo(tmp_path: Path) -> Path:
     """A repo with the real path.sh, a stub setup_env.sh and a complete-looking .venv."""
     repo = tmp_path / "repo"
     (repo / "utils").mkdir(parents=True)
     shutil.copy(ROOT / "path.sh", repo / "path.sh")
-    (repo / "setup.py").write_text("# setup\n")
+    (repo / "pyproject.toml").write_text("# setup\n")
     setup = repo / "utils" / "setup_env.sh"
     setup.write_text(
         "#!/usr/bin/env bash\necho SETUP_RAN >&2\n"
         "root=$(cd \"$(dirname \"$0\")/..\" && pwd)\n"
         "mkdir -p $root/.venv/bin\n"
-        "for p in python lmplz build_binary; do printf '#!/bin/sh\\n' > $root/.venv/bin/$p; "
+        "for p in python lmplz; do printf '#!/bin/sh\\n' > $root/.venv/bin/$p; "
         "chmod +x $root/.venv/bin/$p; done\n"
-        "sha256sum < $root/setup.py | cut -d' ' -f1 > $root/.venv/.asrt-setup.sha256\n"
+        "sha256sum < $root/pyproject.toml | cut -d' ' -f1 > $root/.venv/.asrt-setup.sha256\n"
     )
     return repo
 
@@ -185,7 +241,7 @@ def test_path_sh_sets_up_once_then_activates(tmp_path: Path) -> None:
     second = source_path_sh(repo / "path.sh")
     assert second.returncode == 0 and "SETUP_RAN" not in second.stderr
 
-    (repo / "setup.py").write_text("# setup, changed\n")
+    (repo / "pyproject.toml").write_text("# setup, changed\n")
     third = source_path_sh(repo / "path.sh")
     assert third.returncode == 0 and "SETUP_RAN" in third.stderr
 
@@ -244,7 +300,8 @@ def test_run_tests_path_argument_replaces_default(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "script", ["path.sh", "utils/parse_options.sh", "utils/log.sh", "utils/setup_env.sh",
-               "utils/run_tests.sh", ".ci/run"]
+               "utils/run_tests.sh", "utils/run_stage.sh", ".ci/run", "run.sh", "local/compare.sh",
+               "local/show_results.sh"]
 )
 def test_scripts_are_valid_bash(script: str) -> None:
     proc = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
@@ -252,7 +309,7 @@ def test_scripts_are_valid_bash(script: str) -> None:
 
 
 def test_setup_stamp_matches_path_sh_check() -> None:
-    """path.sh and setup_env.sh must agree on where the setup.py hash is kept."""
+    """path.sh and setup_env.sh must agree on where the pyproject.toml hash is kept."""
     setup_env = (ROOT / "utils" / "setup_env.sh").read_text()
     path_sh = (ROOT / "path.sh").read_text()
     assert ".asrt-setup.sha256" in setup_env and ".asrt-setup.sha256" in path_sh

@@ -16,10 +16,10 @@ from lhotse import SupervisionSegment, SupervisionSet
 from asrt.decoding import HlgDecoder
 from asrt.fileio import read_symbol_table
 from asrt.graph import compile_hlg
-from asrt.graph import prepare_lang as prepare_graph_lang
-from asrt.lang import BLANK, label_supervisions, prepare_lang, toneless_inventory
+from asrt.graph import write_disambig_lang
+from asrt.lang import BLANK, label_supervisions, prepare_lang
 from asrt.pinyin import syllable_inventory
-from asrt.units import Units, lang_dir_name
+from asrt.units import Units, lang_dir_name, toneless_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "egs" / "mini_cmn"
@@ -100,6 +100,27 @@ def test_character_tokens_and_lexicon(tmp_path: Path, sups) -> None:
     assert not units.is_pinyin
     assert units.labels("银行行长", "yin2 hang2 hang2 zhang3") == list("银行行长")
     assert units.to_text(["你", "好"]) == "你好"
+
+
+def test_each_kind_of_unit_answers_for_itself(tmp_path: Path, sups) -> None:
+    from lhotse import SupervisionSegment
+
+    sup = SupervisionSegment("u", "u", 0, 1, text="银行", custom={"pinyin": "yin2 hang2"})
+    expected = {  # kind: (lang dir, greedy metric, scored (reference, hypothesis), RESULTS label)
+        "tonal_pinyin": ("lang", "PER", (["yin2", "hang2"], ["yin2", "xing2"]), "tdnn"),
+        "toneless_pinyin": ("lang_toneless_pinyin", "PER", (["yin", "hang"], ["yin2", "xing2"]),
+                            "tdnn (toneless_pinyin)"),
+        "chars": ("lang_chars", "CER", (["银", "行"], ["银", "好"]), "tdnn (chars)"),
+    }
+    for kind, (dir_name, metric, scored, label) in expected.items():
+        prepare_lang(tmp_path / kind, *sups, {"units": kind})
+        units = Units.from_dir(tmp_path / kind)
+        hyp = ["yin2", "xing2"] if units.is_pinyin else ["银", "好"]
+        assert (units.name, lang_dir_name({"units": kind}), units.greedy_metric) == (kind, dir_name, metric)
+        assert units.greedy_scoring(sup, hyp) == scored and units.model_label("tdnn") == label
+        assert units.has_tones == (kind == "tonal_pinyin") and units.skips_unseen == (kind == "chars")
+    with pytest.raises(ValueError, match="lang.units must be one of tonal_pinyin, toneless_pinyin, chars, bpe"):
+        lang_dir_name({"units": "words"})
 
 
 BPE_TEXT = ["中国人民银行", "中国人民", "人民银行行长", "你好中国", "银行行长你好", "中国银行"] * 20 + ["鑫"]
@@ -199,7 +220,7 @@ def char_decoder(tmp_path_factory) -> HlgDecoder:
     (lang / "tokens.txt").write_text("".join(f"{t} {i}\n" for i, t in enumerate([BLANK, *chars])), encoding="utf-8")
     (lang / "lexicon.txt").write_text("".join(f"{c} {c}\n" for c in chars), encoding="utf-8")
     (lang / "lm.arpa").write_text(CHAR_ARPA, encoding="utf-8")
-    prepare_graph_lang(lang)
+    write_disambig_lang(lang)
     compile_hlg(lang, lang / "lm.arpa", lang / "HLG.fst")
     return HlgDecoder.from_dir(lang)
 

@@ -4,13 +4,14 @@
 # Usage: utils/setup_env.sh
 #
 # path.sh runs this automatically on first use; run it by hand after pulling a
-# change to setup.py. Each step is skipped when its result is already there, so
+# change to pyproject.toml. Each step is skipped when its result is already there, so
 # a second run is a sub-second no-op:
 #   1. Debian packages (apt-get; as root, through sudo, or a message saying what
 #      to install when neither is possible);
-#   2. the virtualenv $ASRT_ROOT/.venv with torch==2.13.0 and `pip install -e .[test]`
-#      (pip runs again only when setup.py changed: its hash is kept in .venv);
-#   3. KenLM's lmplz and build_binary, compiled from the kenlm sdist into .venv/bin.
+#   2. the virtualenv $ASRT_ROOT/.venv with torch==2.13.0 and the repository's own
+#      development install, `pip install -e .[train,serve,export,test]` (pip runs again
+#      only when pyproject.toml changed: its hash is kept in .venv);
+#   3. KenLM's lmplz, compiled from the kenlm sdist into .venv/bin.
 #
 # Environment: ASRT_PYTHON  interpreter the virtualenv is made from (default: python3).
 # ASRT_ROOT is always the directory above this script, whatever the environment says,
@@ -18,9 +19,10 @@
 set -euo pipefail
 
 readonly TORCH_PIN="torch==2.13.0"
-readonly KENLM_PIN="kenlm==0.3.0"
+readonly KENLM_PIN="kenlm==0.3.0"  # only its sdist, for lmplz: nothing imports the kenlm module
+readonly EXTRAS="train,serve,export,test"
 readonly APT_PACKAGES=(
-  espeak-ng sox libsndfile1 cmake build-essential g++
+  espeak-ng libsndfile1 cmake build-essential g++
   libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
   zlib1g-dev libbz2-dev liblzma-dev
 )
@@ -58,9 +60,9 @@ run_logged() {
   fi
 }
 
-setup_py_hash() {
+pyproject_hash() {
   local h
-  h="$(sha256sum <"$ASRT_ROOT/setup.py")"
+  h="$(sha256sum <"$ASRT_ROOT/pyproject.toml")"
   echo "${h%% *}"
 }
 
@@ -71,7 +73,7 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-[ -f "$ASRT_ROOT/setup.py" ] || die "no setup.py in $ASRT_ROOT; run this script from an asrt checkout."
+[ -f "$ASRT_ROOT/pyproject.toml" ] || die "no pyproject.toml in $ASRT_ROOT; run this script from an asrt checkout."
 
 # ---------------------------------------------------------------------------
 # 1. Debian packages
@@ -85,7 +87,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
   done
 else
   # Not Debian: we can only see commands, not libraries.
-  for cmd in espeak-ng sox cmake g++ make; do
+  for cmd in espeak-ng cmake g++ make; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
   done
 fi
@@ -127,7 +129,7 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 
-want_hash="$(setup_py_hash)"
+want_hash="$(pyproject_hash)"
 have_hash=""
 if [ -f "$stamp" ]; then read -r have_hash <"$stamp" || true; fi
 if [ "$have_hash" != "$want_hash" ]; then
@@ -135,19 +137,24 @@ if [ "$have_hash" != "$want_hash" ]; then
   # torch first and pinned: resolving it through install_requires alone may pick CUDA wheels.
   say "installing $TORCH_PIN"
   run_logged pip-torch "pip install $TORCH_PIN" "${pip[@]}" install --progress-bar off "$TORCH_PIN"
-  say "installing asrt and its dependencies (pip install -e .[test])"
-  run_logged pip-asrt "pip install -e $ASRT_ROOT[test]" \
-    "${pip[@]}" install --progress-bar off "$TORCH_PIN" -e "$ASRT_ROOT[test]"
+  # Until pyproject.toml the distribution was called asrt, a name PyPI gives to another project; a
+  # venv made then still has it, and two distributions must not claim the asrt package.
+  if "${pip[@]}" show --quiet asrt >/dev/null 2>&1; then
+    run_logged pip-uninstall "pip uninstall asrt" "${pip[@]}" uninstall --yes asrt
+  fi
+  say "installing asrt and its dependencies (pip install -e .[$EXTRAS])"
+  run_logged pip-asrt "pip install -e $ASRT_ROOT[$EXTRAS]" \
+    "${pip[@]}" install --progress-bar off "$TORCH_PIN" -e "$ASRT_ROOT[$EXTRAS]"
   echo "$want_hash" >"$stamp.tmp" && mv -f "$stamp.tmp" "$stamp"
 fi
 
 # ---------------------------------------------------------------------------
-# 3. KenLM binaries (the kenlm wheel only queries models; it cannot build them)
+# 3. KenLM's lmplz (stage 4 estimates the ARPA LM with it; the kenlm wheel cannot)
 # ---------------------------------------------------------------------------
-if [ ! -x "$venv/bin/lmplz" ] || [ ! -x "$venv/bin/build_binary" ]; then
+if [ ! -x "$venv/bin/lmplz" ]; then
   scratch
   jobs="$(nproc 2>/dev/null || echo 2)"
-  say "building KenLM lmplz and build_binary from the $KENLM_PIN sdist (-j$jobs)"
+  say "building KenLM lmplz from the $KENLM_PIN sdist (-j$jobs)"
   kenlm_start=$SECONDS
   src="$workdir/kenlm-src"
   mkdir -p "$src"
@@ -168,14 +175,12 @@ if [ ! -x "$venv/bin/lmplz" ] || [ ! -x "$venv/bin/build_binary" ]; then
   run_logged kenlm-cmake "cmake configure of KenLM" \
     cmake -S "$top" -B "$src/build" -DCMAKE_BUILD_TYPE=Release
   run_logged kenlm-build "compiling KenLM" \
-    cmake --build "$src/build" --target lmplz build_binary -j "$jobs"
-  for prog in lmplz build_binary; do
-    bin="$(find "$src/build" -type f -name "$prog" -perm -u+x | head -n 1)"
-    [ -n "$bin" ] || die "the KenLM build produced no $prog"
-    # copy then rename, so an interrupted install never leaves a truncated binary
-    install -m 755 "$bin" "$venv/bin/.$prog.tmp"
-    mv -f "$venv/bin/.$prog.tmp" "$venv/bin/$prog"
-  done
+    cmake --build "$src/build" --target lmplz -j "$jobs"
+  bin="$(find "$src/build" -type f -name lmplz -perm -u+x | head -n 1)"
+  [ -n "$bin" ] || die "the KenLM build produced no lmplz"
+  # copy then rename, so an interrupted install never leaves a truncated binary
+  install -m 755 "$bin" "$venv/bin/.lmplz.tmp"
+  mv -f "$venv/bin/.lmplz.tmp" "$venv/bin/lmplz"
   say "KenLM built in $((SECONDS - kenlm_start)) s"
 fi
 

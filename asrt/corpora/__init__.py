@@ -1,9 +1,12 @@
 """Corpus modules: each knows one corpus's layout and quirks, and turns it into lhotse manifests.
 
-A corpus module defines ``SPLITS`` (train first), ``download(corpus_dir, config, num_jobs)``,
-``prepare(corpus_dir, manifest_dir)`` and ``extra_lm_text(corpus_dir)`` (text files the LM may use
-beyond the training transcripts). A module whose splits depend on what ``corpus_dir`` holds (a union
-of corpora, ``multi_cn``) defines ``splits(corpus_dir) -> Splits`` as well.
+A corpus module defines ``SPLITS`` (train first), ``download(corpus_dir, config, num_jobs, resume)``
+(stage 0) and ``prepare(corpus_dir, manifest_dir)`` (stage 1). Stage 0 never fetches again a corpus that
+is in place (downloaded before, or put there by hand); ``resume`` matters to a corpus stage 0 makes
+(mini_cmn's synthesis), which a run makes afresh unless ``resume`` keeps what an interrupted run finished.
+A module may define ``extra_lm_text(corpus_dir)`` (text files the LM may use beyond the training
+transcripts; none without it), and one whose splits depend on what ``corpus_dir`` holds (a union of
+corpora, ``multi_cn``) defines ``splits(corpus_dir) -> Splits``.
 """
 from __future__ import annotations
 
@@ -57,3 +60,12 @@ def corpus_splits(name: str, corpus_dir: str | Path | None = None) -> Splits:
         return corpus.splits(Path(corpus_dir))
     splits = tuple(corpus.SPLITS)
     return Splits(train={name: splits[0]}, dev=splits[1:2], evaluate=splits[1:])
+
+
+def extra_lm_text(name: str, corpus_dir: str | Path | None) -> list[Path]:
+    """Text files beyond the training transcripts that the LM of corpus ``name`` may train on: its
+    module's ``extra_lm_text(corpus_dir)``, or none (also without a ``corpus_dir``)."""
+    corpus = get_corpus(name)
+    if not corpus_dir or not hasattr(corpus, "extra_lm_text"):
+        return []
+    return corpus.extra_lm_text(Path(corpus_dir))

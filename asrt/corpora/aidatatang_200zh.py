@@ -18,7 +18,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+from tqdm import tqdm
+
+from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.utterances import (Utterance, missing_paths, prepare_utterances, read_transcripts,
+                                     warn_if_incomplete)
 from asrt.text import normalize_transcript
 
 NAME = "aidatatang_200zh"
@@ -29,13 +33,14 @@ ARCHIVE_MD5 = "6e0f4f39cd5f667a7ee53c397c8d0949"  # as PaddleSpeech's dataset/ai
 ARCHIVE_BYTES = 18756983399
 TOP_DIR = "aidatatang_200zh"
 TRANSCRIPT = f"{TOP_DIR}/transcript/aidatatang_200_zh_transcript.txt"
+EXTRACTED = [TRANSCRIPT, *(f"{TOP_DIR}/corpus/{s}" for s in SPLITS)]  # what the archive unpacks to
 EXPECTED_UTTERANCES = 237265
 
 
 def check_layout(corpus_dir: Path) -> list[str]:
     """What is missing from an extracted aidatatang_200zh (inner tarballs still packed count as missing)."""
     corpus_dir = Path(corpus_dir)
-    missing = missing_paths(corpus_dir, [TRANSCRIPT] + [f"{TOP_DIR}/corpus/{s}" for s in SPLITS])
+    missing = missing_paths(corpus_dir, EXTRACTED)
     for split in SPLITS:
         split_dir = corpus_dir / TOP_DIR / "corpus" / split
         if split_dir.is_dir() and next(split_dir.glob("*.tar.gz"), None) is not None:
@@ -56,17 +61,20 @@ def unpack_speaker_tarballs(corpus_dir: Path, num_jobs: int = 1) -> None:
         if tarballs:
             logging.info("aidatatang_200zh: unpacking %d speaker tarballs of %s", len(tarballs), split)
             with ThreadPoolExecutor(max(1, num_jobs)) as pool:
-                list(pool.map(unpack, tarballs))
+                list(tqdm(pool.map(unpack, tarballs), total=len(tarballs), desc=f"{NAME} {split} speaker tarballs",
+                          unit="tarball", disable=None, mininterval=2.0))
 
 
-def read_transcripts(path: Path) -> dict[str, str]:
-    """``utt -> raw transcript`` (still word-segmented)."""
-    out = {}
-    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
-        fields = line.split(maxsplit=1)
-        if len(fields) == 2:
-            out[fields[0]] = fields[1]
-    return out
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 0: fetch SLR62 into ``corpus_dir``, unpack it and its per-speaker tarballs.
+
+    An archive already unpacked (by an earlier run or by hand) only gets its speaker tarballs unpacked.
+    """
+    corpus_dir = Path(corpus_dir)
+    if not missing_paths(corpus_dir, EXTRACTED):
+        unpack_speaker_tarballs(corpus_dir, num_jobs)
+    fetch_and_extract(NAME, corpus_dir, config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout, after_extract=functools.partial(unpack_speaker_tarballs, num_jobs=num_jobs))
 
 
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
@@ -89,35 +97,10 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     if no_text or rejected:
         logging.warning("aidatatang_200zh: skipped %d audio files without a transcript and %d transcripts "
                         "without a Mandarin reading", no_text, rejected)
-    total = sum(len(v) for v in by_split.values()) + rejected + no_text
-    if total != EXPECTED_UTTERANCES:
-        logging.warning("aidatatang_200zh: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
+    warn_if_incomplete(NAME, sum(len(v) for v in by_split.values()) + rejected + no_text, EXPECTED_UTTERANCES)
     return by_split
-
-
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0: fetch SLR62 into ``corpus_dir``, unpack it and its per-speaker tarballs.
-
-    An archive already unpacked (by an earlier run or by hand) only gets its speaker tarballs unpacked.
-    """
-    from asrt.corpora.archives import fetch_and_extract
-
-    corpus_dir = Path(corpus_dir)
-    if not missing_paths(corpus_dir, [TRANSCRIPT] + [f"{TOP_DIR}/corpus/{s}" for s in SPLITS]):
-        unpack_speaker_tarballs(corpus_dir, num_jobs)
-    fetch_and_extract(NAME, corpus_dir, config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
-                      check_layout, after_extract=functools.partial(unpack_speaker_tarballs, num_jobs=num_jobs))
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
     """Stage 1: manifests for the official train / dev / test split."""
-    from asrt.corpora.archives import require_layout
-
-    require_layout(NAME, Path(corpus_dir), check_layout)
-    for split, utterances in read_utterances(corpus_dir).items():
-        write_utterance_manifests(manifest_dir, NAME, split, utterances)
-
-
-def extra_lm_text(corpus_dir: Path) -> list[Path]:
-    """No text beyond the training transcripts."""
-    return []
+    prepare_utterances(NAME, corpus_dir, manifest_dir, check_layout, read_utterances)

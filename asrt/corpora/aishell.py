@@ -18,8 +18,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tqdm import tqdm
+
 from asrt.corpora.archives import fetch_and_extract
-from asrt.corpora.utterances import Utterance, write_utterance_manifests
+from asrt.corpora.utterances import Utterance, read_transcripts, write_utterance_manifests
 from asrt.download import extract
 from asrt.text import normalize_transcript
 
@@ -56,7 +58,8 @@ def unpack_speakers(corpus_dir: Path, num_jobs: int = 1) -> int:
         for split in SPLITS:  # made once here: threads creating a shared parent at once would race
             (wav_dir / split).mkdir(exist_ok=True)
     with ThreadPoolExecutor(max(1, num_jobs)) as pool:
-        list(pool.map(lambda tarball: extract(tarball, wav_dir), todo))
+        list(tqdm(pool.map(lambda tarball: extract(tarball, wav_dir), todo), total=len(todo),
+                  desc="AISHELL-1 speaker tarballs", unit="tarball", disable=None, mininterval=2.0))
     return len(todo)
 
 
@@ -65,20 +68,10 @@ def missing_layout(corpus_dir: Path) -> list[str]:
     return [str(p) for p in (TRANSCRIPT, WAV_DIR) if not (Path(corpus_dir) / p).exists()]
 
 
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
     """Stage 0: download and extract AISHELL-1 unless ``corpus_dir`` holds it; unpack the speaker tarballs."""
     fetch_and_extract("AISHELL-1", corpus_dir, config, OPENSLR_ID, ARCHIVES, missing_layout)
     unpack_speakers(corpus_dir, num_jobs)
-
-
-def read_transcripts(path: Path) -> dict[str, str]:
-    """``utt-id -> raw transcript`` (words still space-separated) from the transcript file."""
-    out = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        fields = line.split(maxsplit=1)
-        if len(fields) == 2:
-            out[fields[0]] = fields[1]
-    return out
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:

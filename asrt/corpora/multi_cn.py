@@ -23,7 +23,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from asrt.corpora import Splits, get_corpus
+from asrt.corpora import Splits, extra_lm_text as member_lm_text, get_corpus
+from asrt.names import manifest_path
 
 NAME = "multi_cn"
 MEMBERS = ("aishell", "thchs30", "stcmds", "primewords", "aidatatang_200zh", "magicdata")
@@ -41,18 +42,24 @@ def members(corpus_dir: Path) -> list[str]:
     return found
 
 
+def member_split(member: str, split: str) -> str:
+    """The name of a member's split in the union: ``<member>_<split>``."""
+    return f"{member}_{split}"
+
+
 def splits(corpus_dir: Path) -> Splits:
     """Train on every member's train split, validate on every dev split, score every dev and test split."""
     found = members(corpus_dir)
-    return Splits(train={m: f"{m}_train" for m in found}, dev=tuple(f"{m}_dev" for m in found),
-                  evaluate=tuple(f"{m}_{s}" for m in found for s in MEMBER_SPLITS[1:]))
+    return Splits(train={m: member_split(m, "train") for m in found},
+                  dev=tuple(member_split(m, "dev") for m in found),
+                  evaluate=tuple(member_split(m, s) for m in found for s in MEMBER_SPLITS[1:]))
 
 
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
     """Stage 0: each member's own stage 0 into ``corpus_dir/<member>`` (skipped where the data is there)."""
     for m in MEMBERS:
         logging.info("multi_cn: %s into %s", m, Path(corpus_dir) / m)
-        get_corpus(m).download(Path(corpus_dir) / m, config, num_jobs)
+        get_corpus(m).download(Path(corpus_dir) / m, config, num_jobs, resume)
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
@@ -68,10 +75,10 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
             module.prepare(Path(corpus_dir) / m, Path(tmp))
             for split in MEMBER_SPLITS:
                 for kind in KINDS:
-                    src = Path(tmp) / f"{m}_{kind}_{split}.jsonl.gz"
-                    os.replace(src, manifest_dir / f"{NAME}_{kind}_{m}_{split}.jsonl.gz")
+                    os.replace(manifest_path(tmp, m, kind, split),
+                               manifest_path(manifest_dir, NAME, kind, member_split(m, split)))
 
 
 def extra_lm_text(corpus_dir: Path) -> list[Path]:
     """Every member's extra LM text."""
-    return [p for m in members(corpus_dir) for p in get_corpus(m).extra_lm_text(Path(corpus_dir) / m)]
+    return [p for m in members(corpus_dir) for p in member_lm_text(m, Path(corpus_dir) / m)]

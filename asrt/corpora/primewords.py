@@ -27,7 +27,9 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, write_utterance_manifests
+from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.utterances import (Utterance, heldout_split, missing_paths, prepare_utterances,
+                                     warn_if_incomplete)
 from asrt.text import normalize_transcript
 
 NAME = "primewords"
@@ -55,6 +57,12 @@ def check_layout(corpus_dir: Path) -> list[str]:
     return missing_paths(Path(corpus_dir), [TRANSCRIPT, AUDIO_DIR])
 
 
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 0: fetch and unpack SLR47 into ``corpus_dir``, unless it already holds the corpus."""
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout)
+
+
 def read_records(transcript: Path) -> dict[str, tuple[str, str] | None]:
     """``file -> (user_id, text)`` from ``set1_transcript.json``; None for a file whose repeated records
     disagree (see the module docstring)."""
@@ -73,8 +81,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     corpus_dir = Path(corpus_dir)
     records = read_records(corpus_dir / TRANSCRIPT)
     audio = {p.name: p for p in sorted((corpus_dir / AUDIO_DIR).rglob("*.wav"))}
-    if len(audio) != EXPECTED_FILES:
-        logging.warning("Primewords: found %d audio files, the full corpus has %d", len(audio), EXPECTED_FILES)
+    warn_if_incomplete("Primewords", len(audio), EXPECTED_FILES)
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     rejected = 0
     for file_name, path in audio.items():
@@ -95,23 +102,6 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     return by_split
 
 
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0: fetch and unpack SLR47 into ``corpus_dir``, unless it already holds the corpus."""
-    from asrt.corpora.archives import fetch_and_extract
-
-    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
-                      check_layout)
-
-
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
     """Stage 1: manifests for the speaker-disjoint train / dev / test split."""
-    from asrt.corpora.archives import require_layout
-
-    require_layout(NAME, Path(corpus_dir), check_layout)
-    for split, utterances in read_utterances(corpus_dir).items():
-        write_utterance_manifests(manifest_dir, NAME, split, utterances)
-
-
-def extra_lm_text(corpus_dir: Path) -> list[Path]:
-    """No text beyond the training transcripts."""
-    return []
+    prepare_utterances(NAME, corpus_dir, manifest_dir, check_layout, read_utterances)

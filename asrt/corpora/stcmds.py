@@ -26,7 +26,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, write_utterance_manifests
+from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.utterances import (Utterance, heldout_split, missing_paths, prepare_utterances,
+                                     warn_if_incomplete)
 from asrt.text import normalize_transcript
 
 NAME = "stcmds"
@@ -66,6 +68,12 @@ def check_layout(corpus_dir: Path) -> list[str]:
     return missing
 
 
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
+    """Stage 0: fetch and unpack SLR38 into ``corpus_dir``, unless it already holds the corpus."""
+    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
+                      check_layout)
+
+
 def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     """Every ST-CMDS utterance with a usable transcript (normalised), by split."""
     root = Path(corpus_dir) / TOP_DIR
@@ -88,29 +96,10 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
         by_split[split_of(number)].append(Utterance(wav.stem, wav, speaker, text))
     for why, n in skipped.items():
         logging.warning("ST-CMDS: skipped %d audio files with %s", n, why)
-    total = sum(len(v) for v in by_split.values()) + sum(skipped.values())
-    if total != EXPECTED_UTTERANCES:
-        logging.warning("ST-CMDS: found %d audio files, the full corpus has %d", total, EXPECTED_UTTERANCES)
+    warn_if_incomplete("ST-CMDS", sum(len(v) for v in by_split.values()) + sum(skipped.values()), EXPECTED_UTTERANCES)
     return by_split
-
-
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
-    """Stage 0: fetch and unpack SLR38 into ``corpus_dir``, unless it already holds the corpus."""
-    from asrt.corpora.archives import fetch_and_extract
-
-    fetch_and_extract(NAME, Path(corpus_dir), config, OPENSLR_ID, [(ARCHIVE, ARCHIVE_MD5, ARCHIVE_BYTES)],
-                      check_layout)
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
     """Stage 1: manifests for the speaker-disjoint train / dev / test split."""
-    from asrt.corpora.archives import require_layout
-
-    require_layout(NAME, Path(corpus_dir), check_layout)
-    for split, utterances in read_utterances(corpus_dir).items():
-        write_utterance_manifests(manifest_dir, NAME, split, utterances)
-
-
-def extra_lm_text(corpus_dir: Path) -> list[Path]:
-    """No text beyond the training transcripts."""
-    return []
+    prepare_utterances(NAME, corpus_dir, manifest_dir, check_layout, read_utterances)

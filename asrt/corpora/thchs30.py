@@ -46,7 +46,7 @@ def missing_layout(corpus_dir: Path) -> list[str]:
     return [str(ROOT / d) for d in ("data", *SPLITS) if not (Path(corpus_dir) / ROOT / d).is_dir()]
 
 
-def download(corpus_dir: Path, config: dict, num_jobs: int = 1) -> None:
+def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
     """Stage 0: download and extract THCHS-30 unless ``corpus_dir`` holds it."""
     fetch_and_extract("THCHS-30", corpus_dir, config, OPENSLR_ID, ARCHIVES, missing_layout)
 

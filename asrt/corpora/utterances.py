@@ -10,6 +10,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
 
 from asrt.manifests import write_manifests
 
@@ -27,13 +30,14 @@ class Utterance:
     text: str
 
 
-def hash_fraction(key: str, salt: str) -> float:
-    """A number in [0, 1) fixed by ``salt`` and ``key`` alone (sha1), the same on every machine and run."""
-    digest = hashlib.sha1(f"{salt}:{key}".encode("utf-8")).digest()
+def hash_fraction(key: str, salt: str = "") -> float:
+    """A number in [0, 1) fixed by ``salt`` and ``key`` alone, the same on every machine and run: the first
+    8 bytes of the sha1 of ``<salt>:<key>`` (of ``key`` alone without a salt, as mini_cmn's speakers) over 2^64."""
+    digest = hashlib.sha1((f"{salt}:{key}" if salt else key).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def heldout_split(key: str, dev_fraction: float, test_fraction: float, salt: str) -> str:
+def heldout_split(key: str, dev_fraction: float, test_fraction: float, salt: str = "") -> str:
     """Assign a speaker (``key``) to ``dev``, ``test`` or ``train`` by :func:`hash_fraction`.
 
     A speaker's split depends on its own id only: adding, removing or reordering other speakers or
@@ -58,7 +62,9 @@ def write_utterance_manifests(manifest_dir: Path, corpus: str, split: str, utter
     if len(set(ids)) != len(ids):
         raise ValueError(f"{corpus}: duplicate utterance ids in the {split} split")
     with ThreadPoolExecutor(HEADER_THREADS) as pool:
-        recordings = list(pool.map(lambda u: Recording.from_file(u.audio, recording_id=u.id), utterances))
+        headers = pool.map(lambda u: Recording.from_file(u.audio, recording_id=u.id), utterances)
+        recordings = list(tqdm(headers, total=len(utterances), desc=f"{corpus} {split}: audio headers",
+                               unit="file", disable=None, mininterval=2.0))
     supervisions = [
         SupervisionSegment(id=u.id, recording_id=u.id, start=0.0, duration=rec.duration, channel=0, text=u.text,
                            language="Chinese", speaker=u.speaker)
@@ -67,6 +73,35 @@ def write_utterance_manifests(manifest_dir: Path, corpus: str, split: str, utter
                     SupervisionSet.from_segments(supervisions))
     logging.info("%s %s: %d utterances, %d speakers, %.1f hours", corpus, split, len(utterances),
                  len({u.speaker for u in utterances}), sum(r.duration for r in recordings) / 3600)
+
+
+def prepare_utterances(name: str, corpus_dir: Path, manifest_dir: Path, check_layout: Callable[[Path], list[str]],
+                       read_utterances: Callable[[Path], dict[str, list[Utterance]]]) -> None:
+    """Stage 1 of a read-speech corpus: stop in one sentence unless ``corpus_dir`` holds the corpus, then
+    write the manifests of every split that ``read_utterances`` returns."""
+    from asrt.corpora.archives import require_layout
+
+    require_layout(name, Path(corpus_dir), check_layout)
+    for split, utterances in read_utterances(Path(corpus_dir)).items():
+        write_utterance_manifests(manifest_dir, name, split, utterances)
+
+
+def read_transcripts(path: Path) -> dict[str, str]:
+    """``utterance id -> raw transcript`` from a file of ``<id> <transcript>`` lines (AISHELL-1's and
+    aidatatang_200zh's, words still separated by spaces); lines without a transcript are skipped."""
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        fields = line.split(maxsplit=1)
+        if len(fields) == 2:
+            out[fields[0]] = fields[1]
+    return out
+
+
+def warn_if_incomplete(corpus: str, found: int, expected: int) -> None:
+    """Warn when a corpus holds ``found`` audio files where the full corpus has ``expected`` (a partial copy
+    is prepared all the same)."""
+    if found != expected:
+        logging.warning("%s: found %d audio files, the full corpus has %d", corpus, found, expected)
 
 
 def missing_paths(root: Path, required: list[str]) -> list[str]:

@@ -9,6 +9,8 @@ from typing import Callable
 
 import torch
 
+MIN_FRAMES = 16  # the shortest input (feature frames) every model's front-end maps to at least one output frame
+
 _REGISTRY: dict[str, Callable[..., torch.nn.Module]] = {}
 
 

@@ -12,7 +12,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from asrt.audio import DEFAULT_RATE, float_to_pcm16
+from asrt.audio import float_to_pcm16
+from asrt.names import SAMPLE_RATE
 from asrt.serving.protocol import OK, encode_samples
 
 
@@ -25,7 +26,7 @@ class Pcm:
     """Raw little-endian PCM and its format, as a request carries it."""
 
     data: bytes
-    sample_rate: int = DEFAULT_RATE
+    sample_rate: int = SAMPLE_RATE
     channels: int = 1
     byte_width: int = 2
 

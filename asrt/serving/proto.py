@@ -1,19 +1,15 @@
-"""The gRPC messages and service classes, compiled from ``asrt.proto`` when first imported.
+"""The gRPC messages and service classes of ``asrt.proto``, under the names the serving code uses.
 
-``asrt.proto`` is the one definition of the gRPC interface: grpcio-tools compiles it in memory, so no
-generated ``_pb2`` files are kept that could drift from it.
+``asrt.proto`` is the one definition of the gRPC interface. ``asrt_pb2.py`` (messages) and
+``asrt_pb2_grpc.py`` (stub, servicer) beside it are generated from it and checked in, so serving needs only
+grpcio and protobuf at run time; tests/test_packaging.py fails when they no longer match the proto.
+After changing the proto, regenerate them from the repository root with grpcio-tools (the ``test`` extra):
+
+    python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. asrt/serving/asrt.proto
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from asrt.serving import asrt_pb2 as messages
+from asrt.serving import asrt_pb2_grpc as services
 
-import grpc
-
-# grpcio-tools looks for the .proto (and names its modules) relative to the entries of sys.path, and an
-# editable install does not put the directory that holds the asrt package there.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-if _PACKAGE_ROOT not in sys.path:
-    sys.path.append(_PACKAGE_ROOT)
-
-messages, services = grpc.protos_and_services("asrt/serving/asrt.proto")
+__all__ = ["messages", "services"]

@@ -12,6 +12,8 @@ import json
 
 from pydantic import BaseModel, Field, ValidationError
 
+from asrt.names import SAMPLE_RATE
+
 OK = 200000
 PARTIAL = 206000  # gRPC Stream: the text so far of a segment that is still growing
 UNKNOWN_ROUTE = 400000
@@ -31,7 +33,8 @@ class PcmRequest(BaseModel):
 
     samples: str = Field(description="base64 (URL-safe, as ASRT's clients send, or standard) of raw "
                                      "little-endian PCM without a header")
-    sample_rate: int = Field(description="samples per second of each channel (resampled to 16000)", examples=[16000])
+    sample_rate: int = Field(description=f"samples per second of each channel (resampled to {SAMPLE_RATE})",
+                             examples=[SAMPLE_RATE])
     channels: int = Field(description="interleaved channels (down-mixed to mono)", examples=[1])
     byte_width: int = Field(description="bytes per sample: 1 (unsigned 8-bit), 2 (int16) or 4 (int32)", examples=[2])
 

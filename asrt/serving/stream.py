@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from asrt.recognizer import SAMPLE_RATE, split_points
+from asrt.names import SAMPLE_RATE
+from asrt.recognizer import split_points
 from asrt.serving.protocol import OK, PARTIAL
 
 
