@@ -13,29 +13,37 @@ from asrt.fileio import atomic_path
 from asrt.names import cuts_path, feature_storage, manifest_path
 
 
-FEATURE_TYPES = ("fbank", "spectrogram")
-
-
-def make_extractor(features_cfg: dict):
-    """The feature extractor a ``features`` config section describes: lhotse's fbank, fbank + pitch, or
-    ASRT's log spectrogram (``type: spectrogram``); a section without ``type`` means fbank."""
+def _fbank(features_cfg: dict):
+    """lhotse's fbank, with 3 pitch dimensions appended when ``features.pitch`` is set."""
     from lhotse import Fbank, FbankConfig
 
-    kind = features_cfg.get("type", "fbank")
-    if kind not in FEATURE_TYPES:
-        raise ValueError(f"features type must be one of {', '.join(FEATURE_TYPES)}, not {kind!r}")
-    if kind == "spectrogram":
-        from asrt.spectrogram import LogSpectrogram, LogSpectrogramConfig
-
-        if features_cfg.get("pitch", False):
-            raise ValueError("pitch features go with fbank only: set features.pitch to false for the spectrogram")
-        return LogSpectrogram(LogSpectrogramConfig())
     num_mel_bins = int(features_cfg.get("num_mel_bins", 80))
     if features_cfg.get("pitch", False):
         from asrt.pitch import FbankPitch, FbankPitchConfig
 
         return FbankPitch(FbankPitchConfig(num_mel_bins=num_mel_bins))
     return Fbank(FbankConfig(num_mel_bins=num_mel_bins))
+
+
+def _spectrogram(features_cfg: dict):
+    """ASRT's 200-bin log spectrogram (no pitch)."""
+    from asrt.spectrogram import LogSpectrogram, LogSpectrogramConfig
+
+    if features_cfg.get("pitch", False):
+        raise ValueError("pitch features go with fbank only: set features.pitch to false for the spectrogram")
+    return LogSpectrogram(LogSpectrogramConfig())
+
+
+FEATURE_TYPES = {"fbank": _fbank, "spectrogram": _spectrogram}  # features.type: its extractor
+
+
+def make_extractor(features_cfg: dict):
+    """The feature extractor a ``features`` config section describes: lhotse's fbank, fbank + pitch, or
+    ASRT's log spectrogram (``type: spectrogram``); a section without ``type`` means fbank."""
+    kind = features_cfg.get("type", "fbank")
+    if kind not in FEATURE_TYPES:
+        raise ValueError(f"features type must be one of {', '.join(FEATURE_TYPES)}, not {kind!r}")
+    return FEATURE_TYPES[kind](features_cfg)
 
 
 def compute_features(manifest_dir: Path, corpus: str, splits: Splits, out_dir: Path, features_cfg: dict,

@@ -6,14 +6,14 @@ import grpc
 import numpy as np
 import pytest
 
-from asrt.serving.proto import messages, services
+from asrt.serving.proto import Stub, messages
 from conftest import Server, Utterance
 
 
 @pytest.fixture(scope="module")
 def stub(server: Server):
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-        yield services.AsrtGrpcServiceStub(channel)
+        yield Stub(channel)
 
 
 def wav(pcm: bytes, rate: int = 16000, channels: int = 1, width: int = 2):

@@ -85,12 +85,12 @@ class GrpcClient:
     def __init__(self, host: str = "127.0.0.1", port: int = 20002, timeout: float = 600.0) -> None:
         import grpc
 
-        from asrt.serving.proto import messages, services
+        from asrt.serving.proto import Stub, messages
 
         self._grpc, self._messages = grpc, messages
         self.target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.timeout = timeout
-        self._stub = services.AsrtGrpcServiceStub(grpc.insecure_channel(self.target))
+        self._stub = Stub(grpc.insecure_channel(self.target))
 
     def _wav(self, pcm: Pcm):
         return self._messages.SpeechRequest(wav_data=self._messages.WavData(

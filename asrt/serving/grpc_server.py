@@ -16,7 +16,7 @@ import grpc
 from asrt.audio import pcm_to_float
 from asrt.recognizer import Recognition
 from asrt.serving.protocol import FAILED, OK, RequestError, internal_error_message
-from asrt.serving.proto import messages, services
+from asrt.serving.proto import add_servicer, messages
 from asrt.serving.service import RecognitionService
 from asrt.serving.stream import StreamSegmenter
 
@@ -55,7 +55,7 @@ def _pcm(request) -> tuple[bytes, int, int, int]:
     return w.samples, w.sample_rate, w.channels, w.byte_width
 
 
-class AsrtServicer(services.AsrtGrpcServiceServicer):
+class AsrtServicer:
     """The four methods of ASRT's gRPC interface."""
 
     def __init__(self, service: RecognitionService) -> None:
@@ -114,6 +114,6 @@ def start_grpc_server(service: RecognitionService, host: str, port: int, max_mes
     if bound == 0:
         raise RuntimeError(f"cannot listen for gRPC on {address} (in use or not an address of this machine); "
                            "choose another --grpc-port or --host")
-    services.add_AsrtGrpcServiceServicer_to_server(AsrtServicer(service), server)
+    add_servicer(AsrtServicer(service), server)
     server.start()
     return server, bound
