@@ -1,10 +1,12 @@
 """Batches for CTC training and decoding: padded fbank features and token targets of the output units."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import torch
 
+from asrt.augment import AudioAugmentation
 from asrt.fileio import read_symbol_table
 from asrt.units import Units
 
@@ -42,17 +44,24 @@ class TokenTable:
 
 
 class CtcDataset(torch.utils.data.Dataset):
-    """Maps a lhotse CutSet (one sampler batch) to a dict of padded tensors and CTC targets."""
+    """Maps a lhotse CutSet (one sampler batch) to a dict of padded tensors and CTC targets: the stored
+    features, or with ``augmentation`` (:mod:`asrt.augment`) those of the augmented audio, its random choices
+    drawn from Python's generator (which :class:`asrt.train.SeededDataset` seeds per batch); then SpecAugment."""
 
-    def __init__(self, tokens: TokenTable, spec_augment: torch.nn.Module | None = None) -> None:
+    def __init__(self, tokens: TokenTable, spec_augment: torch.nn.Module | None = None,
+                 augmentation: AudioAugmentation | None = None) -> None:
         self.tokens = tokens
         self.spec_augment = spec_augment
+        self.augmentation = augmentation
 
     def __getitem__(self, cuts) -> dict:
         from lhotse.dataset.collation import collate_features
 
-        cuts = cuts.sort_by_duration(ascending=False)
-        feats, feat_lens = collate_features(cuts)
+        if self.augmentation is None:
+            cuts = cuts.sort_by_duration(ascending=False)
+            feats, feat_lens = collate_features(cuts)
+        else:
+            cuts, feats, feat_lens = self.augmentation.batch(cuts, random.Random(random.getrandbits(64)))
         if self.spec_augment is not None:
             feats = self.spec_augment(feats)
         targets = [self.tokens.encode_supervision(c.supervisions[0]) for c in cuts]

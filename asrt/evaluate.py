@@ -18,8 +18,20 @@ from asrt.data import TokenTable
 from asrt.decoding import HlgDecoder, ctc_greedy
 from asrt.fileio import write_text_atomic
 from asrt.names import TOKENS_FILE
-from asrt.scoring import char_tokens, format_summary, format_tone_confusion, tone_confusion, write_score_report
+from asrt.scoring import (char_tokens, format_group_table, format_summary, format_tone_confusion, group_counts,
+                          tone_confusion, write_score_report)
 from asrt.version import git_commit
+
+
+NOISY = "noisy"  # the group of utterances with added noise, across conditions
+
+
+def condition_groups(sup) -> list[str]:
+    """The groups a supervision is scored in besides the whole split: its recording condition
+    (``custom["condition"]``, as mini_cmn writes it) and ``noisy`` when noise was added (``custom["snr_db"]``)."""
+    custom = sup.custom or {}
+    groups = [str(custom["condition"])] if custom.get("condition") else []
+    return groups + ([NOISY] if custom.get("snr_db") is not None else [])
 
 
 def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str = "decoding") -> dict:
@@ -29,10 +41,12 @@ def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str 
     pinyin, else the characters they spell: :meth:`asrt.units.Units.greedy_scoring`), ``refs_ch``/``hyps_ch``
     the characters of reference and HLG decoding."""
     units = tokens.units
-    greedy_refs, greedy_hyps, refs_ch, hyps_ch = {}, {}, {}, {}
+    greedy_refs, greedy_hyps, refs_ch, hyps_ch, groups = {}, {}, {}, {}, {}
     t_model = t_greedy = t_hlg = audio = 0.0
     for cut in tqdm(cuts, desc=desc, unit="utt"):
         sup = cut.supervisions[0]
+        for group in condition_groups(sup):
+            groups.setdefault(group, []).append(cut.id)
         refs_ch[cut.id] = char_tokens(sup.text)
         feats = torch.from_numpy(cut.load_features())
         t0 = time.perf_counter()
@@ -48,6 +62,7 @@ def decode_cuts(model, cuts, tokens: TokenTable, decoder: HlgDecoder, desc: str 
         t_model, t_greedy, t_hlg = t_model + t1 - t0, t_greedy + t2 - t1, t_hlg + t3 - t2
         audio += cut.duration
     return {"greedy_refs": greedy_refs, "greedy_hyps": greedy_hyps, "refs_ch": refs_ch, "hyps_ch": hyps_ch,
+            "groups": dict(sorted(groups.items(), key=lambda g: (g[0] == NOISY, g[0]))),
             "rtf_greedy": (t_model + t_greedy) / audio, "rtf_hlg": (t_model + t_hlg) / audio}
 
 
@@ -93,13 +108,21 @@ def decode_and_score(model, cuts, tokens: TokenTable, decoder: HlgDecoder, split
         tones = tone_confusion(r["greedy_refs"], r["greedy_hyps"])
         text += format_tone_confusion(tones, units.greedy_metric)
         tone_split = {"per_tone_only": 100 * tones.tone_only_rate, "per_base": 100 * tones.base_rate}
+    by_condition = {}
+    if r["groups"]:  # error rates per recording condition
+        g_greedy = group_counts(r["greedy_refs"], r["greedy_hyps"], r["groups"])
+        g_chars = group_counts(r["refs_ch"], r["hyps_ch"], r["groups"])
+        sizes = {g: len(ids) for g, ids in r["groups"].items()}
+        text += format_group_table(g_greedy, g_chars, sizes, units.greedy_metric)
+        by_condition = {"by_condition": {g: {"utts": sizes[g], "greedy": 100 * g_greedy[g].rate,
+                                             "cer": 100 * g_chars[g].rate} for g in g_greedy}}
     write_text_atomic(Path(split_dir) / "summary.txt", text)
 
     def pct(counts):
         return None if counts is None else 100 * counts.rate
 
     return {"units": units.name, "per": pct(per), "greedy_cer": pct(greedy_cer), "cer": 100 * cer.rate,
-            "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"], **tone_split}
+            "rtf_greedy": r["rtf_greedy"], "rtf_hlg": r["rtf_hlg"], **tone_split, **by_condition}
 
 
 def append_results_rows(results_md: Path, config_name: str, model_label: str,
@@ -112,28 +135,47 @@ def append_results_rows(results_md: Path, config_name: str, model_label: str,
         corpus, _, kind = split.rpartition("_")
         if corpus and kind in ("dev", "test"):
             groups.setdefault(corpus, {})[kind] = result
-    return [append_results_row(results_md, f"{config_name} {corpus}".strip(), model_label, group)
-            for corpus, group in groups.items()]
+    rows = []
+    for corpus, group in groups.items():
+        name = f"{config_name} {corpus}".strip()
+        rows.append(append_results_row(results_md, name, model_label, group))
+        if group.get("test", {}).get("by_condition"):
+            rows.append(append_condition_row(results_md, name, model_label, group["test"]["by_condition"]))
+    return rows
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict) -> str:
-    """Add one row (date, commit, config, PER/CER on dev and test, RTF) to the table in a recipe's RESULTS.md.
+    """Add one row (date, commit, config, PER/CER on dev and test, RTF) to the table in a recipe's RESULTS.md."""
+    d, t = summary.get("dev", {}), summary.get("test", {})
+    row = (f"| {datetime.date.today().isoformat()} | {git_commit()} | {config_name} | {model_name} "
+           f"| {_fmt(d.get('per'))} | {_fmt(d.get('cer'))} | {_fmt(t.get('per'))} | {_fmt(t.get('cer'))} "
+           f"| {_fmt(t.get('rtf_greedy'), 4)} | {_fmt(t.get('rtf_hlg'), 4)} |\n")
+    return _append_row(results_md, RESULTS_HEADER, row)
 
-    The row goes right after the table's last row, so notes written below the table stay below it.
-    """
+
+def append_condition_row(results_md: Path, config_name: str, model_name: str, by_condition: dict) -> str:
+    """Add a row of test error rates per recording condition (greedy units / characters) to the table of
+    these conditions in RESULTS.md."""
+    names = list(by_condition)
+    header = ("| date | commit | config | model | " + " | ".join(f"test {n}" for n in names) + " |\n"
+              + "|---" * (4 + len(names)) + "|\n")
+    cells = " | ".join(f"{_fmt(c['greedy'])} / {_fmt(c['cer'])}" for c in by_condition.values())
+    row = f"| {datetime.date.today().isoformat()} | {git_commit()} | {config_name} | {model_name} | {cells} |\n"
+    return _append_row(results_md, header, row)
+
+
+def _append_row(results_md: Path, header: str, row: str) -> str:
+    """Add ``row`` to the last table under ``header`` in ``results_md`` (a new table at the end if none), right
+    after its last row, so notes written below the table stay below it."""
     results_md = Path(results_md)
     text = results_md.read_text(encoding="utf-8") if results_md.exists() else "# Results\n\n"
-    if RESULTS_HEADER not in text:
-        text = text.rstrip("\n") + "\n\n" + RESULTS_HEADER
-    d, t = summary.get("dev", {}), summary.get("test", {})
-
-    def fmt(x: float | None, digits: int = 2) -> str:
-        return "-" if x is None else f"{x:.{digits}f}"
-
-    row = (f"| {datetime.date.today().isoformat()} | {git_commit()} | {config_name} | {model_name} "
-           f"| {fmt(d.get('per'))} | {fmt(d.get('cer'))} | {fmt(t.get('per'))} | {fmt(t.get('cer'))} "
-           f"| {fmt(t.get('rtf_greedy'), 4)} | {fmt(t.get('rtf_hlg'), 4)} |\n")
-    head, table_start, rest = text.partition(RESULTS_HEADER)
+    if header not in text:
+        text = text.rstrip("\n") + "\n\n" + header
+    head, table_start, rest = text.rpartition(header)
     lines = rest.splitlines(keepends=True)
     n_rows = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
     if n_rows == len(lines) and lines and not lines[-1].endswith("\n"):

@@ -10,7 +10,7 @@ import torch
 
 from asrt.corpora import Splits
 from asrt.fileio import atomic_path
-from asrt.names import cuts_path, feature_storage, manifest_path
+from asrt.names import SAMPLE_RATE, cuts_path, feature_storage, manifest_path
 
 
 def _fbank(features_cfg: dict):
@@ -66,6 +66,17 @@ def compute_features(manifest_dir: Path, corpus: str, splits: Splits, out_dir: P
                       perturb if split in splits.train.values() else ())
 
 
+def model_input(cut):
+    """``cut`` as the models hear it: the first channel of a multi-channel cut, resampled to 16 kHz (lazily,
+    by lhotse, when its audio is loaded). lhotse's down-mix (``to_mono(mono_downmix=True)``) would keep the
+    mixed audio in the manifest, so stage 3 takes a channel, as Kaldi's data preparation does."""
+    from lhotse import MultiCut
+
+    if isinstance(cut, MultiCut):
+        cut = cut.to_mono()[0]
+    return cut if cut.sampling_rate == SAMPLE_RATE else cut.resample(SAMPLE_RATE)
+
+
 def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, features_cfg: dict,
                   num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
     """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``.
@@ -80,7 +91,7 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, fe
     recordings = load_manifest(manifest_path(manifest_dir, corpus, "recordings", split))
     supervisions = load_manifest(manifest_path(manifest_dir, corpus, "supervisions_labelled", split))
     cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
-        keep_overlapping=False).to_eager()
+        keep_overlapping=False).map(model_input).to_eager()
     if speed_perturb:
         cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
     torch.set_num_threads(1)

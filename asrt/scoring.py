@@ -322,3 +322,19 @@ def format_tone_confusion(tc: ToneConfusion, metric: str = "PER") -> str:
         *_format_matrix(tc.tone_only_matrix),
     ]
     return "\n".join(lines) + "\n"
+
+
+def group_counts(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]],
+                 groups: Mapping[str, Sequence[str]]) -> dict[str, ErrorCounts]:
+    """Error counts per group: ``groups`` maps a group name to its utterance ids (an id may be in several)."""
+    return {name: sum((edit_counts(refs[u], hyps.get(u, [])) for u in ids), ErrorCounts())
+            for name, ids in groups.items()}
+
+
+def format_group_table(greedy: Mapping[str, ErrorCounts], chars: Mapping[str, ErrorCounts],
+                       sizes: Mapping[str, int], greedy_metric: str = "PER") -> str:
+    """A table of greedy-unit and character error rates per group (e.g. recording condition)."""
+    width = max(9, *(len(g) for g in greedy))
+    lines = [f"{'condition':<{width}} {'utts':>5} {greedy_metric:>7} {'CER':>7}"]
+    lines += [f"{g:<{width}} {sizes[g]:>5} {100 * greedy[g].rate:>7.2f} {100 * chars[g].rate:>7.2f}" for g in greedy]
+    return "\n".join(lines) + "\n"

@@ -16,7 +16,8 @@ Layout of ``exp_dir``: ``checkpoints/step-<N>.pt`` (periodic and at each epoch's
 kept), ``epoch-<E>.pt`` (weights after each epoch, with its train and dev loss), ``model.pt`` (the final
 model) and ``tensorboard/``. Run again after a kill (``asrt train --resume``, as run.sh does while stage 6
 is unfinished), training resumes from the newest checkpoint, mid-epoch included: the optimiser, scheduler, loss scaler, every rank's random states and the
-sampler position (epoch and batches done) are restored, and each batch's SpecAugment masks depend only on
+sampler position (epoch and batches done) are restored, and each batch's augmentation (the audio
+transforms of ``train.augment``, :mod:`asrt.augment`, and the SpecAugment masks) depends only on
 (seed, epoch, rank, batch index), so a resumed run trains on the batches and masks an uninterrupted one
 would have, with or without DataLoader workers. Only rank 0 writes; with several nodes, ``exp_dir`` must be
 on a file system that every node sees. Model files are read and written by :mod:`asrt.checkpoint`.
@@ -38,6 +39,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from asrt.augment import AudioAugmentation, audio_augmentation
 from asrt.checkpoint import save_atomic
 from asrt.data import CtcDataset, TokenTable
 from asrt.decoding import ctc_greedy
@@ -430,7 +432,8 @@ def setup_trainer(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path
         optimizer, lambda s: lr_factor(s, int(tcfg["warmup_steps"]), total_steps))
     amp = amp_dtype(tcfg.get("amp", "auto"), device)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-    sampler, loader, dev_loader = _make_loaders(cuts, dev_cuts, tokens, tcfg, world, device, seed)
+    augmentation = audio_augmentation(tcfg.get("augment"), config.get("features") or {}, num_features)
+    sampler, loader, dev_loader = _make_loaders(cuts, dev_cuts, tokens, tcfg, world, device, seed, augmentation)
     meta = {"model_config": mcfg, "num_features": num_features, "vocab_size": len(tokens)}
     return Trainer(tcfg, world, device, Path(exp_dir), tokens, cuts, model, optimizer, scheduler, scaler, amp,
                    sampler, loader, dev_loader, meta, epochs, steps_per_epoch, total_hours)
@@ -451,9 +454,9 @@ def _seed_process(tcfg: dict, world: World, device: torch.device, exp_dir: Path)
 
 
 def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: dict, world: World,
-                  device: torch.device, seed: int):
+                  device: torch.device, seed: int, augmentation: AudioAugmentation | None = None):
     """(sampler, training loader, dev loader): bucketed batches of ``train.max_duration`` seconds, this
-    rank's share of each; SpecAugment on the training batches when configured."""
+    rank's share of each; the training batches' audio ``augmentation`` and SpecAugment when configured."""
     from lhotse import combine, load_manifest_lazy
     from lhotse.dataset import DynamicBucketingSampler, SpecAugment
 
@@ -464,11 +467,14 @@ def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: d
                                 world_size=world.size, rank=world.rank),
         seed, world.rank)
     spec_aug = SpecAugment(**tcfg["spec_augment"]) if tcfg.get("spec_augment") else None
+    logging.info("Augmentation: audio %s; SpecAugment %s",
+                 f"{augmentation} (features computed on the fly)" if augmentation else "off",
+                 "on" if spec_aug else "off")
     workers = num_loader_workers(tcfg.get("num_workers", "auto"), device, world)
     opts = {"batch_size": None, "num_workers": workers, "pin_memory": device.type == "cuda",
             # the workers' base seed comes from here, not from the training loop's generator
             "generator": torch.Generator().manual_seed(seed)}
-    loader = torch.utils.data.DataLoader(SeededDataset(CtcDataset(tokens, spec_aug)), sampler=sampler,
+    loader = torch.utils.data.DataLoader(SeededDataset(CtcDataset(tokens, spec_aug, augmentation)), sampler=sampler,
                                          persistent_workers=workers > 0, **opts)
     dev_paths = [dev_cuts] if isinstance(dev_cuts, (str, Path)) else list(dev_cuts)
     dev_set = combine(*map(load_manifest_lazy, dev_paths)) if len(dev_paths) > 1 else load_manifest_lazy(dev_paths[0])

@@ -1,24 +1,29 @@
-"""mini_cmn: People's Daily parsing, text and speaker splits, utterance planning, espeak-ng synthesis, noise."""
+"""mini_cmn: People's Daily parsing, text and speaker splits, utterance planning (speakers, recording
+conditions, rooms), espeak-ng synthesis, noise, and the corpus's tables and manifests."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import io
+import json
 import shutil
 import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from asrt.corpora import channels
 from asrt.corpora.mini_cmn import (
-    MIN_TONE_RANGE, SPLITS, VOICE, SynthConfig, UttSpec, _espeak_data_dir, _noise, espeak_input, list_variants,
-    parse_peoples_daily, plan_utterances, range_percent, split_text, synthesize_utterance, utterance_texts,
-    variant_tone_ranges,
+    MIN_TONE_RANGE, SPLITS, TSV_HEADER, VOICE, SynthConfig, UttSpec, _espeak_data_dir, _noise, espeak_input,
+    list_variants, parse_peoples_daily, plan_utterances, prepare_mini_cmn, range_percent, room_files, split_text,
+    synthesize_utterance, utterance_texts, variant_tone_ranges,
 )
 from asrt.corpora.utterances import heldout_split
-from asrt.names import SAMPLE_RATE
+from asrt.names import SAMPLE_RATE, manifest_path
 from asrt.pinyin import text_to_pinyin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +167,93 @@ def test_plan_utterances_errors():
         plan_utterances(TEXTS, FAKE_VARIANTS, dataclasses.replace(SMALL, num_dev=5))
 
 
+# Texts enough for 20 training utterances: every ordered pair of two different TEXTS of the split.
+PAIRED_TEXTS = {split: [a + b for a in texts for b in texts if a != b] for split, texts in TEXTS.items()}
+V2 = dataclasses.replace(SMALL, num_train=20, num_dev=8, num_test=8, noise_prob=1.0, rooms=(3, 2, 2),
+                         conditions={"16k": 0.5, "16k_room": 0.25, "8k_gsm": 0.25, "48k": 0.0})
+
+
+def test_default_conditions_are_valid_proportions():
+    conditions = SynthConfig().conditions
+    channels.check_condition_weights(conditions)
+    assert sum(conditions.values()) == pytest.approx(1.0)
+    assert SynthConfig().spoken_sandhi
+
+
+def test_plan_assigns_conditions_in_exact_proportions_per_split():
+    specs = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, V2)
+    for split, n in (("train", 20), ("dev", 8), ("test", 8)):
+        conditions = [s.condition for s in specs if s.split == split]
+        assert Counter(conditions) == {"16k": n // 2, "16k_room": n // 4, "8k_gsm": n // 4}, split
+    train = [s.condition for s in specs if s.split == "train"]
+    runs = sum(1 for a, b in zip(train, train[1:]) if a != b) + 1
+    assert runs > 3  # shuffled, not in blocks
+
+
+def test_clean_16k_is_never_noisy():
+    specs = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, V2)  # noise_prob 1
+    for s in specs:
+        assert (s.snr_db is None) == (s.condition == channels.CLEAN), s
+        assert s.snr_db is None or V2.snr_range[0] <= s.snr_db <= V2.snr_range[1]
+    quiet = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, noise_prob=0.0))
+    assert all(s.snr_db is None for s in quiet)
+
+
+def test_room_conditions_get_a_room_of_their_own_split():
+    rooms = room_files(V2)
+    assert [len(rooms[split]) for split in SPLITS] == [3, 2, 2]
+    assert rooms["dev"] == ["rooms/dev/dev-room000.wav", "rooms/dev/dev-room001.wav"]
+    for split in SPLITS:
+        assert all(r.startswith(f"rooms/{split}/{split}-room") for r in rooms[split])
+    assert len({r for rs in rooms.values() for r in rs}) == 7
+    specs = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, V2)
+    for s in specs:
+        if channels.CONDITIONS[s.condition].room:
+            assert s.room in rooms[s.split], s
+        else:
+            assert s.room is None, s
+    used = {split: {s.room for s in specs if s.split == split and s.room} for split in SPLITS}
+    assert not used["train"] & (used["dev"] | used["test"])
+    assert len(used["train"]) > 1  # drawn, not always the first room
+
+
+def test_plan_is_deterministic_including_conditions():
+    a = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, V2)
+    assert a == plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, V2)
+    b = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, seed=8))
+    assert [s.condition for s in a] != [s.condition for s in b]
+    assert all(s.spoken_sandhi for s in a)
+    v1 = plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, spoken_sandhi=False))
+    assert not any(s.spoken_sandhi for s in v1)
+
+
+def test_plan_rejects_bad_conditions():
+    with pytest.raises(ValueError, match=r"unknown mini_cmn condition\(s\) 8k_alaw in synth.conditions"):
+        plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, conditions={"16k": 1, "8k_alaw": 1}))
+    with pytest.raises(ValueError, match="not all 0"):
+        plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, conditions={"16k": 0, "48k": 0}))
+    with pytest.raises(RuntimeError, match="synth.rooms gives the dev split no rooms"):
+        plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, dataclasses.replace(V2, rooms=(3, 0, 2)))
+    no_rooms = dataclasses.replace(V2, rooms=(0, 0, 0), conditions={"16k": 1, "16k_room": 0, "8k_ulaw": 1})
+    assert {s.room for s in plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, no_rooms)} == {None}
+
+
+def test_plan_rejects_an_unknown_condition_when_there_are_no_rooms():
+    """The check of room conditions must not look the unknown name up before it is reported."""
+    cfg = dataclasses.replace(V2, rooms=(0, 0, 0), conditions={"16k": 1, "8k_alaw": 1})
+    with pytest.raises(ValueError, match="unknown mini_cmn condition"):
+        plan_utterances(PAIRED_TEXTS, FAKE_VARIANTS, cfg)
+
+
+def test_file_name_has_the_condition_suffix():
+    spec = UttSpec(utt_id="train-000001", split="train", speaker="f2-p50", variant="f2", pitch=50, range_percent=100,
+                   speed=170, text="你好", pinyin="ni3 hao3", snr_db=None, noise_color="white", seed=1)
+    assert spec.condition == channels.CLEAN and spec.file_name == "train-000001.flac"
+    assert dataclasses.replace(spec, condition="8k_ulaw").file_name == "train-000001.wav"
+    assert dataclasses.replace(spec, condition="8k_gsm").file_name == "train-000001.flac"
+    assert dataclasses.replace(spec, condition="44k_stereo").file_name == "train-000001.flac"
+
+
 def test_utterance_texts_filters_by_length_and_normalises():
     sentences = ["１２月３１日，中共中央总书记、国家主席江泽民发表１９９８年新年讲话。", "我用ＶＣＤ机看电影，真好。"]
     assert utterance_texts(sentences, 6, 25) == ["一二月三一日", "中共中央总书记", "国家主席江泽民发表一九九八年新年讲话"]
@@ -260,6 +352,13 @@ def test_espeak_input_breaks_third_tone_pairs():
     assert espeak_input("ma1", 180) == '<speak><prosody range="180%">ma1</prosody></speak>'
 
 
+def test_espeak_input_with_spoken_sandhi_has_no_breaks():
+    for pinyin in ("ni3 hao3 ma5", "wo3 hen3 hao3", "ni2 hao3 ma3"):
+        ssml = espeak_input(pinyin, 150, spoken_sandhi=True)
+        assert ssml == f'<speak><prosody range="150%">{pinyin}</prosody></speak>'
+    assert "," in espeak_input("wo3 hen3 hao3", 150, spoken_sandhi=False)
+
+
 @needs_espeak
 def test_espeak_speaks_the_labelled_third_tones():
     """Without the break espeak-ng turns ni3 into a rising tone (35); with it both stay 214."""
@@ -269,3 +368,91 @@ def test_espeak_speaks_the_labelled_third_tones():
     assert phonemes("ni3 hao3")[0].startswith("n'i35")
     spoken = phonemes(espeak_input("ni3 hao3"))
     assert spoken[0].startswith("n'i214") and spoken[-1].startswith("X'Au214")
+
+
+@needs_espeak
+def test_espeak_applies_third_tone_sandhi_when_spoken_sandhi():
+    """mini_cmn v2 speaks as people do: the label says ni3 hao3, espeak-ng says ni2 (35) hao3 (214)."""
+    ssml = espeak_input("ni3 hao3", 150, spoken_sandhi=True)
+    spoken = subprocess.run(["espeak-ng", "-m", "-v", VOICE, "-q", "-x", ssml], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert len(spoken) == 2
+    assert spoken[0].startswith("n'i35") and spoken[1].startswith("X'Au214")
+
+
+@needs_espeak
+def test_synthesize_utterance_in_a_room(spec, tmp_path):
+    channels.write_room((tmp_path / "rooms" / "train" / "train-room000.wav", 1))
+    dry = synthesize_utterance(spec)
+    wet = synthesize_utterance(dataclasses.replace(spec, room="rooms/train/train-room000.wav"), tmp_path)
+    assert wet.shape == dry.shape and wet.dtype == np.float32
+    assert np.corrcoef(dry, wet)[0, 1] < 0.99
+
+
+def peoples_daily_sentences(n: int) -> str:
+    """``n`` different sentences of 13-16 characters in the tagged format of People's Daily 1998."""
+    subjects = ["我们/r", "他们/r", "大家/r", "同学们/n", "老师/n"]
+    verbs = ["今天/t  去/v  北京/ns  看望/v", "明天/t  在/p  上海/ns  参观/v", "昨天/t  到/v  广州/ns  访问/v",
+             "正在/d  家里/s  等待/v"]
+    objects = ["新年/t  的/u  朋友们/n", "中国/ns  的/u  银行/n  行长/n", "美丽/a  的/u  风景/n"]
+    lines = [f"{s}  {v}  {o}  。/w" for s in subjects for v in verbs for o in objects]
+    assert len(lines) >= n
+    return "\n".join(lines[:n]) + "\n"
+
+
+@needs_espeak
+def test_synthesized_corpus_tables_and_manifests(tmp_path):
+    """A tiny corpus through synthesis (offline: People's Daily is already downloaded) and preparation:
+    every condition's files have its rate and channels, and the supervisions say which condition and SNR."""
+    from lhotse import load_manifest
+
+    corpus = tmp_path / "corpus"
+    (corpus / "download").mkdir(parents=True)
+    (corpus / "download" / "199801.txt").write_text(peoples_daily_sentences(60), encoding="utf-8")
+    synth = {"num_train": 6, "num_dev": 1, "num_test": 1, "rooms": (1, 1, 1), "noise_prob": 1.0,
+             "heldout_text_fraction": 0.1, "conditions": {c: 1.0 for c in channels.CONDITIONS}, "seed": 3}
+    cfg = SynthConfig(**synth)
+    # Stage 0 as the recipe runs it, in a fresh process: synthesis forks workers, and a worker forked from a
+    # process that has run torch's FFT (lhotse's reverberation, in other tests) hangs in it.
+    code = ("import json, sys; from asrt.corpora import mini_cmn; "
+            "mini_cmn.download(sys.argv[1], json.loads(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", code, str(corpus), json.dumps({"synth": synth})], check=True, timeout=600,
+                   cwd=ROOT)
+    for room in (f for fs in room_files(cfg).values() for f in fs):
+        assert (corpus / room).is_file()
+
+    rows = {}
+    for split in SPLITS:
+        table = (corpus / f"{split}.tsv").read_text(encoding="utf-8")
+        assert table.startswith(TSV_HEADER)
+        for line in table.splitlines()[1:]:
+            utt_id, speaker, path, text, pinyin, condition, snr_db = line.split("\t")
+            assert utt_id.startswith(split) and path.startswith(f"audio/{split}/{speaker}/")
+            assert path.endswith(".wav" if condition == "8k_ulaw" else ".flac")
+            assert pinyin == " ".join(text_to_pinyin(text))
+            rows[utt_id] = (condition, snr_db)
+    assert Counter(c for u, (c, _) in rows.items() if u.startswith("train")) == {c: 1 for c in channels.CONDITIONS}
+    assert len(rows) == 8
+
+    out = tmp_path / "manifests"
+    prepare_mini_cmn(corpus, out)
+    for split in SPLITS:
+        recordings = load_manifest(manifest_path(out, "mini_cmn", "recordings", split))
+        supervisions = load_manifest(manifest_path(out, "mini_cmn", "supervisions", split))
+        assert len(recordings) == len(supervisions) == {"train": 6, "dev": 1, "test": 1}[split]
+        for sup in supervisions:
+            rec = recordings[sup.recording_id]
+            condition = sup.custom["condition"]
+            cond = channels.CONDITIONS[condition]
+            assert condition == rows[sup.id][0]
+            assert (rec.sampling_rate, rec.num_channels) == (cond.rate, cond.channels), condition
+            assert rec.load_audio().shape == (cond.channels, rec.num_samples)
+            assert sup.channel == ([0, 1] if cond.channels == 2 else 0)
+            assert sup.duration == pytest.approx(rec.duration)
+            assert sup.custom["pinyin"] == " ".join(text_to_pinyin(sup.text))
+            snr = sup.custom["snr_db"]
+            if condition == channels.CLEAN:
+                assert snr is None and rows[sup.id][1] == ""
+            else:
+                assert isinstance(snr, float) and cfg.snr_range[0] <= snr <= cfg.snr_range[1]
+                assert snr == float(rows[sup.id][1])

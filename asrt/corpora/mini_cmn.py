@@ -5,8 +5,17 @@ word-segmented with POS tags (``迈向/v  充满/v  希望/n``), bracketed compo
 full-width digits. Sentences are split by position into train / dev / test (no sentence shared); the
 LM trains on all training sentences, the audio covers a sample of clauses of 8-25 characters.
 
-Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance, so the label is
-exactly what is spoken. A speaker is a voice variant plus a pitch; speakers are assigned to one split
+Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance. It is spoken as
+people speak (``synth.spoken_sandhi``): espeak-ng applies third-tone sandhi (``ni3 hao3`` is said
+``ni2 hao3``) while the label keeps the lexicon's tones, exactly the situation of a model trained through
+a lexicon on a real corpus; 一 and 不 are already labelled with their sandhi tones by pypinyin
+(``yi2 ge4``, ``bu2 shi4``), so they are spoken as labelled. Speaking rates span ``synth.speed_range``
+words per minute and speakers' pitches the whole of espeak-ng's 0-99 range. Each utterance then passes
+through one recording condition (16 kHz close microphone, reverberant room, 8 kHz telephone line with a
+mu-law or GSM codec, 44.1 kHz stereo, 48 kHz; :mod:`asrt.corpora.channels`) in the fixed proportions
+``synth.conditions`` gives, and noise is added to ``synth.noise_prob`` of the utterances of every
+condition but clean 16 kHz. The condition is stored in each supervision's ``custom["condition"]`` (and
+``custom["snr_db"]``) so that decoding reports error rates per condition. A speaker is a voice variant plus a pitch; speakers are assigned to one split
 each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
 dev and test speakers never occur in training.
 
@@ -20,13 +29,15 @@ espeak-ng's own ranges give contours of a few semitones that a filterbank barely
 On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 
     text/{train,dev,test}.txt        normalised sentences, one per line
-    audio/<split>/<speaker>/<utt>.flac
-    <split>.tsv                       utt_id, speaker, relative audio path, text, pinyin
+    audio/<split>/<speaker>/<utt>.{flac,wav}   at the condition's rate, channels and codec
+    rooms/<split>/<split>-roomNNN.wav  room impulse responses (16 kHz); dev and test rooms are not train's
+    <split>.tsv                       utt_id, speaker, relative audio path, text, pinyin, condition, snr_db
 """
 from __future__ import annotations
 
 import io
 import logging
+import multiprocessing
 import random
 import re
 import shutil
@@ -34,14 +45,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
-from multiprocessing import Pool
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from asrt.corpora import channels
 from asrt.corpora.utterances import heldout_split
 from asrt.fileio import atomic_path, write_text_atomic
 from asrt.manifests import write_manifests
@@ -60,6 +71,7 @@ MIN_TONE_RANGE = 0.25
 # espeak-ng caps SSML ``prosody range`` at 99/50 of the voice's own range.
 MAX_RANGE_PERCENT = 198
 SPLITS = ("train", "dev", "test")
+TSV_HEADER = "utt_id\tspeaker\tpath\ttext\tpinyin\tcondition\tsnr_db\n"
 
 _TAG_RE = re.compile(r"/[A-Za-z]+")
 _SENTENCE_END = re.compile(r"(?<=[。！？；])")
@@ -74,13 +86,17 @@ class SynthConfig:
     num_test: int = 300
     min_chars: int = 8
     max_chars: int = 25
-    pitches: tuple[int, ...] = tuple(range(20, 81, 2))  # espeak-ng -p; a speaker is variant + pitch
-    speed_range: tuple[int, int] = (140, 200)  # espeak-ng words per minute
+    pitches: tuple[int, ...] = tuple(range(0, 100, 3))  # espeak-ng -p; a speaker is variant + pitch
+    speed_range: tuple[int, int] = (110, 220)  # espeak-ng words per minute
+    spoken_sandhi: bool = True  # let espeak-ng apply third-tone sandhi (labels keep the underlying tones)
     heldout_speaker_fraction: float = 0.05  # per held-out split
     heldout_text_fraction: float = 0.02  # per held-out split, taken from the end of the text
     tone_range: float = 0.9  # target (top - base) / base of every speaker's pitch range
-    noise_prob: float = 0.3
-    snr_range: tuple[float, float] = (10.0, 30.0)
+    noise_prob: float = 0.3  # of the utterances of every condition but clean 16 kHz
+    snr_range: tuple[float, float] = (5.0, 25.0)
+    conditions: dict[str, float] = field(default_factory=lambda: {
+        "16k": 0.3, "16k_room": 0.15, "8k_ulaw": 0.15, "8k_gsm": 0.1, "44k_stereo": 0.15, "48k": 0.15})
+    rooms: tuple[int, int, int] = (40, 10, 10)  # simulated rooms in train, dev, test
     seed: int = 1998
 
 
@@ -198,6 +214,14 @@ class UttSpec:
     snr_db: float | None
     noise_color: str
     seed: int
+    condition: str = channels.CLEAN  # a key of asrt.corpora.channels.CONDITIONS
+    room: str | None = None  # impulse response file (relative to the corpus directory) of a room condition
+    spoken_sandhi: bool = False
+
+    @property
+    def file_name(self) -> str:
+        """The audio file's name: the utterance id and the condition's file suffix."""
+        return self.utt_id + channels.FILE_SUFFIX[channels.CONDITIONS[self.condition].format]
 
 
 def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
@@ -214,33 +238,36 @@ def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def espeak_input(pinyin: str, range_percent: int = 100) -> str:
-    """The SSML espeak-ng is given for a pinyin label: a comma between two third tones, the pitch range.
+def espeak_input(pinyin: str, range_percent: int = 100, spoken_sandhi: bool = False) -> str:
+    """The SSML espeak-ng is given for a pinyin label, with the pitch range.
 
-    espeak-ng applies third-tone sandhi (``ni3 hao3`` is spoken ``ni2 hao3``), which would make the
-    audio of ``X3 Y3`` identical to that of ``X2 Y3``; a phrase break stops it, so that every syllable
-    is spoken with the tone its label gives.
+    espeak-ng applies third-tone sandhi (``ni3 hao3`` is spoken ``ni2 hao3``), as Mandarin speakers do.
+    Without ``spoken_sandhi`` a comma between two third tones stops it, so that every syllable is spoken
+    with the tone its label gives (mini_cmn v1).
     """
     syllables = pinyin.split()
     out = []
     for prev, cur in zip([None, *syllables], syllables):
-        if prev is not None and prev.endswith("3") and cur.endswith("3"):
+        if not spoken_sandhi and prev is not None and prev.endswith("3") and cur.endswith("3"):
             out.append(",")
         out.append(cur)
     return f'<speak><prosody range="{range_percent}%">{" ".join(out)}</prosody></speak>'
 
 
-def synthesize_utterance(spec: UttSpec) -> np.ndarray:
-    """Speak ``spec.pinyin`` with espeak-ng, resample to 16 kHz mono and add noise at ``spec.snr_db``."""
-    from scipy.signal import resample_poly  # here: importing it takes longer than ``asrt paths`` needs
+def synthesize_utterance(spec: UttSpec, corpus_dir: Path | None = None) -> np.ndarray:
+    """Speak ``spec.pinyin`` with espeak-ng at 16 kHz mono, in ``spec.room`` (a file under ``corpus_dir``)
+    if it has one, with noise at ``spec.snr_db``; the condition's channel is applied by :func:`render`."""
+    from asrt.audio import resample
 
     cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
-           "--stdout", espeak_input(spec.pinyin, spec.range_percent)]
+           "--stdout", espeak_input(spec.pinyin, spec.range_percent, spec.spoken_sandhi)]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
-    audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)
+    audio = resample(audio, rate, SAMPLE_RATE)
+    if spec.room is not None:
+        audio = channels.reverberate(audio, Path(corpus_dir) / spec.room)
     rng = np.random.default_rng(spec.seed)
     if spec.snr_db is not None:
         rms = np.sqrt(np.mean(audio**2)) + 1e-9
@@ -250,21 +277,32 @@ def synthesize_utterance(spec: UttSpec) -> np.ndarray:
     return (audio * gain).astype(np.float32)
 
 
-def _synthesize_to_file(job: tuple[UttSpec, Path]) -> None:
-    spec, path = job
+def render(spec: UttSpec, audio: np.ndarray) -> np.ndarray:
+    """The 16 kHz utterance as ``spec.condition`` records it (rate, band, channels), reproducibly."""
+    return channels.render(audio, spec.condition, np.random.default_rng([spec.seed, 1]))
+
+
+def _synthesize_to_file(job: tuple[UttSpec, Path, Path]) -> None:
+    spec, path, corpus_dir = job
     if path.exists():  # finished by the interrupted run being resumed (a fresh run removed older audio)
         return
-    audio = synthesize_utterance(spec)
+    audio = render(spec, synthesize_utterance(spec, corpus_dir))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        sf.write(tmp, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    channels.write_condition(path, audio, spec.condition)
+
+
+def room_files(cfg: SynthConfig) -> dict[str, list[str]]:
+    """The room impulse-response files of each split, relative to the corpus directory."""
+    return {split: [f"rooms/{split}/{split}-room{i:03d}.wav" for i in range(n)] for split, n in zip(SPLITS, cfg.rooms)}
 
 
 def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg: SynthConfig) -> list[UttSpec]:
-    """Draw texts, speakers, speeds and noise for every utterance, deterministically from ``cfg.seed``.
+    """Draw texts, speakers, speeds, conditions, rooms and noise for every utterance, deterministically
+    from ``cfg.seed``.
 
     ``variants`` maps each usable variant to its relative pitch range (see :func:`list_variants`).
     """
+    channels.check_condition_weights(cfg.conditions)
     rng = random.Random(cfg.seed)
     speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     held = cfg.heldout_speaker_fraction  # of the speakers, for dev and again for test
@@ -272,25 +310,52 @@ def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg
         for pitch in cfg.pitches:
             speakers[heldout_split(f"{variant}-p{pitch}", held, held)].append((variant, pitch))
     counts = {"train": cfg.num_train, "dev": cfg.num_dev, "test": cfg.num_test}
+    rooms = room_files(cfg)
     specs = []
     for split in SPLITS:
+        if not rooms[split] and any(channels.CONDITIONS[c].room for c, w in cfg.conditions.items() if w):
+            raise RuntimeError(f"synth.rooms gives the {split} split no rooms for its room condition")
         if not speakers[split]:
             raise RuntimeError(f"no espeak-ng speakers fell into the {split} split; raise heldout_speaker_fraction")
         pool = texts[split]
         if len(pool) < counts[split]:
             raise RuntimeError(f"only {len(pool)} {split} clauses of suitable length for {counts[split]} utterances")
         chosen = rng.sample(pool, counts[split])
-        for i, text in enumerate(chosen):
+        conditions = channels.condition_list(cfg.conditions, counts[split], rng)
+        for i, (text, condition) in enumerate(zip(chosen, conditions)):
             variant, pitch = rng.choice(speakers[split])
-            noisy = rng.random() < cfg.noise_prob
+            noisy = condition != channels.CLEAN and rng.random() < cfg.noise_prob
+            room = channels.CONDITIONS[condition].room
             specs.append(UttSpec(
                 utt_id=f"{split}-{i:06d}", split=split, speaker=f"{variant}-p{pitch}", variant=variant,
                 pitch=pitch, range_percent=range_percent(variants[variant], cfg.tone_range),
                 speed=rng.randint(*cfg.speed_range), text=text,
                 pinyin=" ".join(text_to_pinyin(text)),
                 snr_db=round(rng.uniform(*cfg.snr_range), 1) if noisy else None,
-                noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31)))
+                noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31),
+                condition=condition, room=rng.choice(rooms[split]) if room else None,
+                spoken_sandhi=cfg.spoken_sandhi))
     return specs
+
+
+def corpus_sentences(corpus_dir: Path, cfg: SynthConfig) -> dict[str, list[str]]:
+    """People's Daily's sentences split into train / dev / test (the text is fetched on first use)."""
+    raw = download_text(Path(corpus_dir) / "download")
+    return split_text(parse_peoples_daily(raw), cfg.heldout_text_fraction)
+
+
+def plan_corpus(sentences: dict[str, list[str]], cfg: SynthConfig) -> list[UttSpec]:
+    """Every utterance of the corpus ``cfg`` describes, as stage 0 synthesises it."""
+    texts = {s: utterance_texts(lines, cfg.min_chars, cfg.max_chars) for s, lines in sentences.items()}
+    return plan_utterances(texts, list_variants(), cfg)
+
+
+def synth_config(config: dict) -> SynthConfig:
+    """The ``synth`` section of a recipe config as a SynthConfig; raise ValueError for an unknown key."""
+    try:
+        return SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.get("synth", {}).items()})
+    except TypeError as e:
+        raise ValueError(f"bad 'synth' config section: {e}") from None
 
 
 def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1, resume: bool = False) -> None:
@@ -308,28 +373,33 @@ def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1, res
         for table in tables:
             table.unlink(missing_ok=True)
         shutil.rmtree(corpus_dir / "audio", ignore_errors=True)
-    raw = download_text(corpus_dir / "download")
-    sentences = split_text(parse_peoples_daily(raw), cfg.heldout_text_fraction)
+    sentences = corpus_sentences(corpus_dir, cfg)
     for split, lines in sentences.items():
         normalised = [t for t in (normalize_transcript(s) for s in lines) if t]
         write_text_atomic(corpus_dir / "text" / f"{split}.txt", "".join(t + "\n" for t in normalised))
-    texts = {s: utterance_texts(lines, cfg.min_chars, cfg.max_chars) for s, lines in sentences.items()}
-    specs = plan_utterances(texts, list_variants(), cfg)
-    jobs = [(s, corpus_dir / "audio" / s.split / s.speaker / f"{s.utt_id}.flac") for s in specs]
-    with Pool(num_jobs) as pool:
+    specs = plan_corpus(sentences, cfg)
+    rooms = [(corpus_dir / r, cfg.seed * 1000 + i) for i, r in enumerate(f for fs in room_files(cfg).values() for f in fs)]
+    jobs = [(s, corpus_dir / "audio" / s.split / s.speaker / s.file_name, corpus_dir) for s in specs]
+    # forkserver: a forked child of a process that has run torch's FFT (lhotse's reverberation) can hang
+    with multiprocessing.get_context("forkserver").Pool(num_jobs) as pool:
+        for _ in tqdm(pool.imap_unordered(channels.write_room, rooms), total=len(rooms), desc="rooms",
+                      unit="room", mininterval=10):
+            pass
         for _ in tqdm(pool.imap_unordered(_synthesize_to_file, jobs, chunksize=8), total=len(jobs),
-                      desc="espeak-ng", unit="utt"):
+                      desc="espeak-ng", unit="utt", mininterval=10):
             pass
     for split in SPLITS:
-        rows = [f"{s.utt_id}\t{s.speaker}\t{p.relative_to(corpus_dir)}\t{s.text}\t{s.pinyin}\n"
-                for s, p in jobs if s.split == split]
-        write_text_atomic(corpus_dir / f"{split}.tsv", "utt_id\tspeaker\tpath\ttext\tpinyin\n" + "".join(rows))
+        rows = [f"{s.utt_id}\t{s.speaker}\t{p.relative_to(corpus_dir)}\t{s.text}\t{s.pinyin}\t{s.condition}"
+                f"\t{'' if s.snr_db is None else s.snr_db}\n" for s, p, _ in jobs if s.split == split]
+        write_text_atomic(corpus_dir / f"{split}.tsv", TSV_HEADER + "".join(rows))
 
 
 def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
     """Write lhotse recordings and supervisions per split (``mini_cmn_{recordings,supervisions}_<split>``).
 
-    Supervisions carry the spoken tonal pinyin in ``custom["pinyin"]``; it is the reference label.
+    Supervisions carry the tonal pinyin label in ``custom["pinyin"]`` (the reference), the recording
+    condition in ``custom["condition"]`` and the SNR of added noise (or None) in ``custom["snr_db"]``; a
+    stereo recording's supervision covers both channels.
     """
     from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
@@ -340,12 +410,14 @@ def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
             raise FileNotFoundError(f"{tsv} is missing: run stage 0 (synthesis) first.")
         recordings, supervisions = [], []
         for row in tsv.read_text(encoding="utf-8").splitlines()[1:]:
-            utt_id, speaker, rel_path, text, pinyin = row.split("\t")
+            utt_id, speaker, rel_path, text, pinyin, condition, snr_db = row.split("\t")
             rec = Recording.from_file(corpus_dir / rel_path, recording_id=utt_id)
             recordings.append(rec)
             supervisions.append(SupervisionSegment(
-                id=utt_id, recording_id=utt_id, start=0.0, duration=rec.duration, channel=0, text=text,
-                language="Chinese", speaker=speaker, custom={"pinyin": pinyin}))
+                id=utt_id, recording_id=utt_id, start=0.0, duration=rec.duration,
+                channel=0 if rec.num_channels == 1 else rec.channel_ids,
+                text=text, language="Chinese", speaker=speaker,
+                custom={"pinyin": pinyin, "condition": condition, "snr_db": float(snr_db) if snr_db else None}))
         write_manifests(output_dir, "mini_cmn", split, RecordingSet.from_recordings(recordings),
                         SupervisionSet.from_segments(supervisions))
 
@@ -353,11 +425,7 @@ def prepare_mini_cmn(corpus_dir: Path, output_dir: Path) -> None:
 def download(corpus_dir: Path, config: dict, num_jobs: int = 1, resume: bool = False) -> None:
     """Stage 0 for mini_cmn: synthesise the corpus (the ``synth`` config section sets its size); ``resume``
     keeps what an interrupted run finished."""
-    try:
-        cfg = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.get("synth", {}).items()})
-    except TypeError as e:
-        raise ValueError(f"bad 'synth' config section: {e}") from None
-    synthesize_corpus(corpus_dir, cfg, num_jobs, resume)
+    synthesize_corpus(corpus_dir, synth_config(config), num_jobs, resume)
 
 
 def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
