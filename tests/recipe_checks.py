@@ -9,6 +9,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
+from asrt.evaluate import RESULTS_HEADER
 from asrt.names import cuts_path, manifest_path
 from asrt.pinyin import is_cjk
 
@@ -45,7 +46,7 @@ def check_recipe_outputs(work: Path, corpus: str) -> dict[str, list]:
     for split in ("dev", "test"):
         assert summary[split]["per"] >= 0 and 0 <= summary[split]["cer"] <= 100, summary
         assert (work / "exp" / "decode" / split / "hlg_char.errs.txt").exists()
-    row = (work / "RESULTS.md").read_text().splitlines()[-1]
+    row = (work / "RESULTS.md").read_text().split(RESULTS_HEADER)[-1].splitlines()[0]
     assert row.startswith("| ") and "| replica.yaml |" in row, row
     return labelled
 
