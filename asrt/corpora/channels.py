@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asrt.audio import resample
 from asrt.fileio import atomic_path
 from asrt.names import SAMPLE_RATE
 
@@ -129,6 +128,8 @@ def codec_round_trip(audio: np.ndarray, rate: int, subtype: str) -> np.ndarray:
 
 def render(audio: np.ndarray, condition: str, rng: np.random.Generator) -> np.ndarray:
     """16 kHz mono ``audio`` as ``condition`` stores it: resampled, band-limited, with channels last."""
+    from asrt.audio import resample  # here: it imports scipy, which `asrt paths` (mini_cmn's import) need not
+
     cond = CONDITIONS[condition]
     out = resample(audio, SAMPLE_RATE, cond.rate) if cond.rate != SAMPLE_RATE else audio
     if cond.telephone:
