@@ -58,14 +58,17 @@ class Utterance:
 
 @pytest.fixture(scope="session")
 def utterances(work: Path) -> list[Utterance]:
-    """The first four test utterances (16 kHz mono FLAC)."""
+    """The first four test utterances of the clean 16 kHz condition (mono FLAC); the corpus mixes
+    telephone, stereo and other rates, which the serving tests feed on purpose where they need them."""
     corpus = work / "data" / "local" / "mini_cmn"
-    rows = [r.split("\t") for r in (corpus / "test.tsv").read_text().splitlines()[1:5]]
+    header, *lines = (corpus / "test.tsv").read_text().splitlines()
+    rows = [dict(zip(header.split("\t"), line.split("\t"))) for line in lines]
     out = []
-    for row in rows:
-        samples, rate = sf.read(corpus / row[2], dtype="int16")
+    for row in [r for r in rows if r["condition"] == "16k"][:4]:
+        samples, rate = sf.read(corpus / row["path"], dtype="int16")
         assert rate == 16000 and samples.ndim == 1
-        out.append(Utterance(corpus / row[2], samples.astype("<i2").tobytes()))
+        out.append(Utterance(corpus / row["path"], samples.astype("<i2").tobytes()))
+    assert len(out) == 4, f"the test split has {len(out)} 16 kHz utterances"
     return out
 
 
