@@ -2,7 +2,9 @@
 
 Each timed step is what training does: load and collate a ``DynamicBucketingSampler`` batch with
 ``CtcDataset`` (SpecAugment as configured), ``ctc_loss``, backward, gradient clipping and an AdamW step.
-Two warm-up steps run first, untimed. Prints a Markdown table with one row per thread count.
+Two warm-up steps run first, untimed. Prints a Markdown table with one row per thread count, with the share
+of the wall time spent loading the batch (features, collation, SpecAugment), in the forward pass and CTC
+loss, in backward, and in clipping and the AdamW step.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from asrt.train import ctc_loss
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 WARMUP_STEPS = 2
+PHASES = ("load", "forward", "backward", "optimiser")  # a step's parts, timed apart
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,26 +73,34 @@ def time_training(cuts, tokens: TokenTable, config: dict, device: torch.device, 
     model = build_model(num_features=num_features, vocab_size=len(tokens), **mcfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     batches = endless_batches(cuts, tokens, tcfg, max_duration)
-    utts = audio_s = frames = 0.0
+    totals = dict.fromkeys(("utts", "audio_s", "frames", *PHASES), 0.0)
     start = 0.0
+
+    def clock() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
     for step in range(WARMUP_STEPS + steps):
         if step == WARMUP_STEPS:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
+            start = clock()
+        t0 = clock()
         batch, seconds = next(batches)
+        t1 = clock()
         loss, _, _ = ctc_loss(model, batch, device)
         n = len(batch["cut_ids"])
+        t2 = clock()
         optimizer.zero_grad(set_to_none=True)
         (loss / n).backward()
+        t3 = clock()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(tcfg.get("grad_clip", 5.0)))
         optimizer.step()
+        t4 = clock()
         if step >= WARMUP_STEPS:
-            utts, audio_s, frames = utts + n, audio_s + seconds, frames + int(batch["feat_lens"].sum())
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return {"params": sum(p.numel() for p in model.parameters()), "utts": utts, "audio_s": audio_s,
-            "frames": frames, "wall_s": time.perf_counter() - start}
+            for key, value in zip(("utts", "audio_s", "frames", *PHASES),
+                                  (n, seconds, int(batch["feat_lens"].sum()), t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                totals[key] += value
+    return {"params": sum(p.numel() for p in model.parameters()), **totals, "wall_s": clock() - start}
 
 
 def main() -> None:
@@ -114,13 +125,14 @@ def main() -> None:
         r = time_training(cuts, tokens, config, device, n, args.steps, max_duration)
         wall = r["wall_s"]
         rows.append([label, f"{r['params'] / 1e6:.2f}", n, device.type, f"{r['utts'] / wall:.1f}",
-                     f"{r['audio_s'] / wall:.1f}", f"{r['frames'] / wall:.0f}"])
+                     f"{r['audio_s'] / wall:.1f}", f"{r['frames'] / wall:.0f}",
+                     *(f"{100 * r[phase] / wall:.0f}" for phase in PHASES)])
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(machine_header(", ".join(str(n) for n in threads) + " (see table)", device_name))
     print(f"\nCTC training throughput on `{args.cuts}`: {args.steps} timed steps after {WARMUP_STEPS} warm-up, "
           f"batches of up to {max_duration:g} s of audio; data loading and SpecAugment included\n")
     print(markdown_table(["model", "params (M)", "threads", "device", "utterances/s",
-                          "audio s/s (x real time)", "frames/s"], rows))
+                          "audio s/s (x real time)", "frames/s", *(f"% {phase}" for phase in PHASES)], rows))
 
 
 if __name__ == "__main__":

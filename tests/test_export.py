@@ -27,6 +27,7 @@ def asrt_cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name,num_features,kwargs", [
     ("tdnn", 80, {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4}),
+    ("tdnn", 80, {"channels": 32, "num_layers": 2, "feature_norm": "utterance"}),
     ("conformer", 80, {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_ff": 64}),
     ("dcnn", 200, {"channels": [8, 8, 16, 16, 16], "hidden": 16}),
 ])

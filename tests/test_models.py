@@ -16,6 +16,7 @@ TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
     ("tdnn", {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4}),
     ("tdnn", {"channels": 32, "num_layers": 2, "frontend": "conv2d", "frontend_channels": 4,
               "frontend_freq_strides": [1, 1, 2]}),
+    ("tdnn", {"channels": 32, "num_layers": 2, "feature_norm": "utterance"}),
     ("conformer", {"d_model": 32, "num_layers": 1, "num_heads": 2, "d_ff": 64}),
 ])
 def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
@@ -28,6 +29,27 @@ def test_models_map_padded_batches_to_ctc_log_probs(name, kwargs):
     # Padding does not leak into the shorter utterance's outputs.
     alone, alone_len = model(feats[2:, :50], lens[2:])
     assert torch.allclose(alone[0, : alone_len[0]], log_probs[2, : out_lens[2]], atol=1e-4)
+
+
+def test_utterance_norm_removes_what_the_channel_adds_to_every_frame():
+    """A fixed per-bin offset of the log-mel features (a gain, a microphone's or a telephone line's frequency
+    response) changes nothing under ``feature_norm: utterance``, and does change the global-norm model."""
+    feats, lens = torch.randn(2, 120, 80), torch.tensor([120, 90])
+    channel = torch.linspace(-3.0, 2.0, 80)
+    shifted = feats + channel
+    outputs = {}
+    for norm in ("global", "utterance"):
+        torch.manual_seed(0)
+        model = build_model("tdnn", num_features=80, vocab_size=len(TOKENS), channels=16, num_layers=2,
+                            feature_norm=norm).eval()
+        (a, a_lens), (b, _) = model(feats, lens), model(shifted, lens)
+        outputs[norm] = max(float((a[i, :n] - b[i, :n]).abs().max()) for i, n in enumerate(a_lens.tolist()))
+    assert outputs["utterance"] < 1e-4 < outputs["global"]
+
+
+def test_unknown_feature_norm_is_refused():
+    with pytest.raises(ValueError, match="feature_norm must be one of global, utterance"):
+        build_model("tdnn", num_features=80, vocab_size=5, feature_norm="speaker")
 
 
 def test_unknown_model_lists_known_ones():

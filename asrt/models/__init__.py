@@ -22,12 +22,22 @@ def register(name: str):
     return wrap
 
 
-class CtcModel(torch.nn.Module):
-    """A registered encoder behind global feature normalisation (mean/std stored with the weights)."""
+FEATURE_NORMS = ("global", "utterance")
 
-    def __init__(self, encoder: torch.nn.Module, num_features: int) -> None:
+
+class CtcModel(torch.nn.Module):
+    """A registered encoder behind feature normalisation: the training set's per-bin mean and standard
+    deviation (stored with the weights), and with ``feature_norm: utterance`` then each utterance's own
+    per-bin mean over its frames subtracted (ESPnet's ``utterance_mvn`` without variance), which removes
+    what a channel does to every frame alike: gain, microphone and telephone frequency response, the empty
+    upper bins of 8 kHz audio."""
+
+    def __init__(self, encoder: torch.nn.Module, num_features: int, feature_norm: str = "global") -> None:
         super().__init__()
+        if feature_norm not in FEATURE_NORMS:
+            raise ValueError(f"model.feature_norm must be one of {', '.join(FEATURE_NORMS)}, not {feature_norm!r}")
         self.encoder = encoder
+        self.utterance_mean = feature_norm == "utterance"
         self.register_buffer("feat_mean", torch.zeros(num_features))
         self.register_buffer("feat_std", torch.ones(num_features))
 
@@ -38,13 +48,20 @@ class CtcModel(torch.nn.Module):
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CTC log-probs ``[N, T', V]`` and output lengths for raw padded features ``[N, T, F]``."""
-        return self.encoder((feats - self.feat_mean) / self.feat_std, lengths)
+        x = (feats - self.feat_mean) / self.feat_std
+        if self.utterance_mean:
+            valid = (torch.arange(x.size(1), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)
+            mean = (x * valid).sum(1, keepdim=True) / lengths.clamp(min=1).view(-1, 1, 1).to(x.dtype)
+            x = x - mean
+        return self.encoder(x, lengths)
 
 
-def build_model(name: str, num_features: int, vocab_size: int, **kwargs) -> CtcModel:
-    """Build the registered model ``name``; raise ValueError listing the known names otherwise."""
+def build_model(name: str, num_features: int, vocab_size: int, feature_norm: str = "global", **kwargs) -> CtcModel:
+    """Build the registered model ``name`` (its keyword arguments ``kwargs``) behind ``feature_norm``
+    (:class:`CtcModel`); raise ValueError listing the known names otherwise."""
     from asrt.models import conformer, dcnn, tdnn  # noqa: F401  (they register themselves)
 
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    return CtcModel(_REGISTRY[name](num_features=num_features, vocab_size=vocab_size, **kwargs), num_features)
+    encoder = _REGISTRY[name](num_features=num_features, vocab_size=vocab_size, **kwargs)
+    return CtcModel(encoder, num_features, feature_norm)
