@@ -160,6 +160,12 @@ def test_plan_utterances_is_deterministic():
     assert other != plan_utterances(TEXTS, FAKE_VARIANTS, SMALL)
 
 
+def test_plan_utterances_heldout_splits_do_not_depend_on_training_size():
+    small = plan_utterances(TEXTS, FAKE_VARIANTS, SMALL)
+    smaller = plan_utterances(TEXTS, FAKE_VARIANTS, dataclasses.replace(SMALL, num_train=6))
+    assert [s for s in smaller if s.split != "train"] == [s for s in small if s.split != "train"]
+
+
 def test_plan_utterances_errors():
     with pytest.raises(RuntimeError, match="no espeak-ng speakers"):
         plan_utterances(TEXTS, {"fake00": 0.5}, dataclasses.replace(SMALL, pitches=(50,)))

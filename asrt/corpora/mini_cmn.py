@@ -300,10 +300,12 @@ def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg
     """Draw texts, speakers, speeds, conditions, rooms and noise for every utterance, deterministically
     from ``cfg.seed``.
 
-    ``variants`` maps each usable variant to its relative pitch range (see :func:`list_variants`).
+    Each split draws from a generator of its own, so dev and test stay the same utterances whatever the
+    training set's size (train's is ``Random(cfg.seed)``, the one every split shared before, so the
+    training utterances of a given size are those of earlier releases). ``variants`` maps each usable
+    variant to its relative pitch range (see :func:`list_variants`).
     """
     channels.check_condition_weights(cfg.conditions)
-    rng = random.Random(cfg.seed)
     speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     held = cfg.heldout_speaker_fraction  # of the speakers, for dev and again for test
     for variant in variants:
@@ -318,6 +320,7 @@ def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg
         if not speakers[split]:
             raise RuntimeError(f"no espeak-ng speakers fell into the {split} split; raise heldout_speaker_fraction")
         pool = texts[split]
+        rng = random.Random(cfg.seed if split == "train" else f"{cfg.seed}-{split}")
         if len(pool) < counts[split]:
             raise RuntimeError(f"only {len(pool)} {split} clauses of suitable length for {counts[split]} utterances")
         chosen = rng.sample(pool, counts[split])
