@@ -2,13 +2,13 @@
 #   . ./path.sh            (from the repo root, or via a symlink such as egs/<corpus>/path.sh)
 #
 # Sets ASRT_ROOT to the repository root (found from this file's real location), sets the
-# environment up on first use (utils/setup_env.sh: Debian packages, .venv, KenLM's lmplz), puts
+# environment up on first use (utils/setup_env.sh: Debian packages, .venv, KenLM's lmplz and build_binary), puts
 # .venv/bin first on PATH, and exports PYTHONUNBUFFERED=1 and LC_ALL=C.UTF-8.
 # OMP_NUM_THREADS is left to the scripts. Safe under `set -euo pipefail`.
 #
 # ASRT_VENV=DIR puts the virtualenv DIR first on PATH instead of .venv, as it is: one where asrt is
 # already installed (`pip install asrt-toolkit[train]`), which path.sh neither sets up nor updates.
-# Stage 4 (the LM) then needs KenLM's lmplz on PATH too.
+# Stage 4 (the LMs) then needs KenLM's lmplz and build_binary on PATH too.
 
 ASRT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 export ASRT_ROOT
@@ -23,7 +23,7 @@ if [ -n "${ASRT_VENV:-}" ]; then
     unset _asrt_venv _asrt_need_setup
     return 1 2>/dev/null || exit 1
   fi
-elif [ ! -x "$_asrt_venv/bin/python" ] || [ ! -x "$_asrt_venv/bin/lmplz" ] \
+elif [ ! -x "$_asrt_venv/bin/python" ] || [ ! -x "$_asrt_venv/bin/lmplz" ] || [ ! -x "$_asrt_venv/bin/build_binary" ] \
     || [ ! -f "$_asrt_venv/.asrt-setup.sha256" ]; then
   _asrt_need_setup=1
 else

@@ -27,6 +27,7 @@ stage=0
 stop_stage=8
 num_jobs=2
 results=RESULTS.md     # stage 7 adds a row here
+lm_text=               # stage 2: more LM text, one sentence per line (several files: quoted, space-separated)
 num_gpus=1             # stage 6: training processes per node; more than 1 launches torchrun (DDP)
 num_nodes=1            # stage 6: nodes; more than 1 needs --rdzv-endpoint and this command on every node
 rdzv_endpoint=         # stage 6: HOST:PORT of torchrun's c10d rendezvous, for --num-nodes > 1
@@ -40,6 +41,8 @@ help_message="Usage: run.sh [options]   (run from a recipe directory, e.g. egs/m
 corpus_dir=${corpus_dir:-$data_dir/local/$corpus}
 config_opt=()
 [ -n "$config" ] && config_opt=(--config "$config")
+lm_text_opt=()
+[ -n "$lm_text" ] && read -ra lm_text_files <<< "$lm_text" && lm_text_opt=(--lm-text "${lm_text_files[@]}")
 
 run_stage 0 "$data_dir" "get the $corpus corpus into $corpus_dir" -- \
   asrt download --corpus "$corpus" --corpus-dir "$corpus_dir" --num-jobs "$num_jobs" "${config_opt[@]}"
@@ -54,11 +57,11 @@ run_stage 1 "$data_dir" "lhotse manifests in $manifests" -- \
   asrt prepare --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests"
 run_stage 2 "$lang_markers" "labels and lang (tokens, lexicon) in $lang" -- \
   asrt lang --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --lang-dir "$lang" \
-    "${config_opt[@]}"
+    "${lm_text_opt[@]}" "${config_opt[@]}"
 run_stage 3 "$data_dir" "fbank features in $fbank" -- \
   asrt features --corpus "$corpus" --corpus-dir "$corpus_dir" --manifest-dir "$manifests" --out-dir "$fbank" \
     --num-jobs "$num_jobs" "${config_opt[@]}"
-run_stage 4 "$data_dir" "KenLM n-gram LM $arpa" -- \
+run_stage 4 "$lm_dir" "KenLM n-gram LMs in $lm_dir" -- \
   asrt lm --lang-dir "$lang" --out "$arpa" "${config_opt[@]}"
 run_stage 5 "$lang_markers" "HLG graph $hlg" -- \
   asrt graph --lang-dir "$lang" --arpa "$arpa"
@@ -78,8 +81,8 @@ run_stage 6 "$exp_dir" "train the acoustic model in $exp_dir" -- \
     --exp-dir "$exp_dir" "${config_opt[@]}"
 run_stage 7 "$exp_dir" "decode and score ${eval_splits[*]}; add a row to $results" -- \
   asrt decode --exp-dir "$exp_dir" --lang-dir "$lang" --splits "${eval_splits[@]}" --cuts "${eval_cuts[@]}" \
-    --results "$results" "${config_opt[@]}"
+    --results "$results" --rescore-lm "$rescore_lm" "${config_opt[@]}"
 run_stage 8 "$exp_dir" "package the model in $model_dir" -- \
-  asrt package --exp-dir "$exp_dir" --lang-dir "$lang" --out "$model_dir" "${config_opt[@]}"
+  asrt package --exp-dir "$exp_dir" --lang-dir "$lang" --out "$model_dir" --rescore-lm "$rescore_lm" "${config_opt[@]}"
 
 log "Done: stages $stage..$stop_stage of $corpus"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from asrt.config import load_config
-from asrt.names import DECODE_DIR, HLG_FILE, LM_TEXT_FILE, METADATA_FILE, SUMMARY_FILE, manifest_path, recipe_paths
+from asrt.names import DECODE_DIR, HLG_FILE, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path, recipe_paths
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, MAX_BODY_MB, PROTOCOLS
 
 
@@ -47,9 +47,11 @@ def cmd_lang(args) -> None:
     for split in splits.all:
         label_supervisions(manifest_path(md, args.corpus, "supervisions", split),
                            manifest_path(md, args.corpus, "supervisions_labelled", split))
-    lang_dir = Path(args.lang_dir)
-    prepare_lang(lang_dir, [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
-                 extra_lm_text(args.corpus, args.corpus_dir), load_config(args.config).get("lang"))
+    config = load_config(args.config)
+    prepare_lang(Path(args.lang_dir),
+                 [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
+                 [*extra_lm_text(args.corpus, args.corpus_dir), *map(Path, args.lm_text or [])],
+                 config.get("lang"), config["lm"]["unit"])
 
 
 def cmd_features(args) -> None:
@@ -63,18 +65,26 @@ def cmd_features(args) -> None:
 
 
 def cmd_lm(args) -> None:
-    """Stage 4: KenLM n-gram on the LM text."""
-    from asrt.lm import train_ngram
+    """Stage 4: KenLM n-grams on the LM text: the graph's, and the rescoring LM."""
+    from asrt.lm import build_lms
+    from asrt.units import lm_unit_of
 
     cfg = load_config(args.config)["lm"]
-    train_ngram(Path(args.lang_dir) / LM_TEXT_FILE, Path(args.out), int(cfg["order"]), cfg.get("prune"))
+    built = lm_unit_of(args.lang_dir)
+    if built != cfg["unit"]:
+        raise ValueError(f"{args.lang_dir} holds LM text in {built}s but the config says lm.unit: {cfg['unit']}; "
+                         "redo stage 2 in another --data-dir (or delete its .done/stage2 and later markers)")
+    build_lms(Path(args.lang_dir), Path(args.out), cfg)
 
 
 def cmd_graph(args) -> None:
     """Stage 5: HLG.fst."""
     from asrt.graph import compile_hlg
+    from asrt.units import Units
 
-    compile_hlg(Path(args.lang_dir), Path(args.arpa), Path(args.lang_dir) / HLG_FILE)
+    lang_dir = Path(args.lang_dir)
+    compile_hlg(lang_dir, Path(args.arpa), lang_dir / HLG_FILE,
+                lang_dir / P2H_FILE if Units.from_dir(lang_dir).is_pinyin else None)
 
 
 def cmd_train(args) -> None:
@@ -101,7 +111,7 @@ def cmd_decode(args) -> None:
     cuts = dict(zip(args.splits, map(Path, args.cuts)))
     model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
     summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / DECODE_DIR, config["decode"],
-                       int(config["decode"].get("num_threads", 1)))
+                       int(config["decode"].get("num_threads", 1)), args.rescore_lm)
     (exp_dir / DECODE_DIR / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     if args.results:
         config_name = Path(args.config).name if args.config else "default"
@@ -120,7 +130,7 @@ def cmd_package(args) -> None:
     summary_path = exp_dir / DECODE_DIR / SUMMARY_FILE
     results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
-    out = package_model(model_path, Path(args.lang_dir), Path(args.out), config, results)
+    out = package_model(model_path, Path(args.lang_dir), Path(args.out), config, results, args.rescore_lm)
     logging.info("Packaged model in %s", out)
 
 
@@ -163,13 +173,25 @@ def cmd_export(args) -> None:
                  metadata["onnx"]["max_abs_diff"], metadata["sherpa_onnx"]["why_not"] or "compatible")
 
 
-def cmd_pinyin2text(args) -> None:
-    """Characters for a tonal-pinyin sequence, with the packaged model's lexicon and LM."""
-    from asrt.decoding import HlgDecoder
+def cmd_p2h(args) -> None:
+    """Characters for tonal pinyin (arguments, or one sentence per line of --input or stdin), or --eval."""
+    from asrt.decoding import PinyinDecoder
+    from asrt.p2h import evaluate_p2h, read_eval_tsv
 
     model_dir = Path(args.model_dir)
     metadata = json.loads((model_dir / METADATA_FILE).read_text()) if (model_dir / METADATA_FILE).exists() else {}
-    print(HlgDecoder.from_dir(model_dir, metadata.get("decode")).pinyin_to_text(args.pinyin))
+    decode_cfg = load_config(args.config)["decode"] if args.config else metadata.get("decode")
+    decoder = PinyinDecoder.from_dir(model_dir, decode_cfg, args.rescore_lm)
+    if args.eval:
+        result = evaluate_p2h(decoder.pinyin_to_text, read_eval_tsv(args.eval))
+        print(f"{args.eval}: {result['sentences']} sentences, CER {result['cer']:.2f}, sentence accuracy "
+              f"{result['sentence_accuracy']:.1f} %, {result['ms_per_sentence']:.2f} ms per sentence")
+    elif args.pinyin:
+        print(decoder.pinyin_to_text(args.pinyin))
+    else:
+        with open(args.input, encoding="utf-8") if args.input else sys.stdin as lines:
+            for line in lines:
+                print(decoder.pinyin_to_text(line.split()), flush=True)
 
 
 def cmd_serve(args) -> None:
@@ -258,6 +280,8 @@ def _add_stage_verbs(sub) -> None:
     sp.add_argument("--corpus-dir")
     sp.add_argument("--manifest-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
+    sp.add_argument("--lm-text", nargs="+", metavar="FILE", help="more LM text (one sentence per line) beside the "
+                    "training transcripts and the corpus's own extra text")
     sp = _verb(sub, "features", cmd_features, "stage 3: fbank features")
     _common(sp, jobs=True)
     sp.add_argument("--corpus-dir", help="needed by a corpus whose splits depend on it (multi_cn)")
@@ -284,11 +308,13 @@ def _add_stage_verbs(sub) -> None:
     sp.add_argument("--splits", nargs="+", required=True)
     sp.add_argument("--cuts", nargs="+", required=True, help="one cuts manifest per split")
     sp.add_argument("--results", help="RESULTS.md to add a row to")
+    sp.add_argument("--rescore-lm", type=Path, help="stage 4's lm_rescore.bin (decode.method: rescore)")
     sp = _verb(sub, "package", cmd_package, "stage 8: package a model directory")
     _common(sp, corpus=False)
     sp.add_argument("--exp-dir", required=True)
     sp.add_argument("--lang-dir", required=True)
     sp.add_argument("--out", required=True)
+    sp.add_argument("--rescore-lm", type=Path, help="stage 4's lm_rescore.bin (packaged with decode.method: rescore)")
     for stage in ("download", "prepare", "lang", "features", "lm", "graph", "train", "decode", "package"):
         sub.choices[stage].add_argument(
             "--resume", action="store_true", help="keep what an interrupted run of this stage finished (run.sh "
@@ -342,9 +368,15 @@ def _add_service_verbs(sub) -> None:
     sp.add_argument("--stream", action="store_true", help="gRPC Stream: send chunks, print every answer")
     sp.add_argument("--chunk-seconds", type=float, default=1.0, help="chunk length with --stream")
     sp.add_argument("files", nargs="+")
-    sp = _verb(sub, "pinyin2text", cmd_pinyin2text, "convert tonal pinyin (e.g. ni3 hao3) to characters")
-    sp.add_argument("--model-dir", required=True)
-    sp.add_argument("pinyin", nargs="+")
+    sp = _verb(sub, "p2h", cmd_p2h, "convert tonal pinyin (e.g. ni3 hao3) to characters, or evaluate it (--eval)")
+    sp.add_argument("--model-dir", required=True, help="a packaged model, or a lang directory after stage 5")
+    sp.add_argument("--config", help="recipe YAML whose decode section to use (default: the model's metadata)")
+    sp.add_argument("--rescore-lm", type=Path, help="the rescoring LM for decode.method rescore (default: "
+                    "the directory's lm_rescore.bin)")
+    sp.add_argument("--input", help="pinyin sentences, one per line (default: stdin)")
+    sp.add_argument("--eval", metavar="TSV", help="ID<TAB>CHARACTERS<TAB>PINYIN lines: print CER, sentence "
+                    "accuracy and milliseconds per sentence")
+    sp.add_argument("pinyin", nargs="*", help="one sentence's syllables (else --input or stdin)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""CTC decoding: greedy best path, and WFST search over HLG.fst with kaldi-decoder."""
+"""CTC decoding: greedy best path, and WFST search with kaldi-decoder over HLG.fst (audio) or
+LG_pinyin.fst (pinyin to characters), 1-best or n-best rescored (:mod:`asrt.rescore`)."""
 from __future__ import annotations
 
 import os
@@ -12,12 +13,14 @@ import torch
 
 from asrt.fileio import read_symbol_table
 from asrt.graph import RESERVED_WORDS
-from asrt.names import BLANK, BLANK_ID, HLG_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.names import BLANK, BLANK_ID, HLG_FILE, P2H_FILE, RESCORE_LM_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.rescore import NbestRescorer
 
-# Cost (in nats) of a frame that disagrees with pinyin_to_text's one-hot input: far above any LM
-# cost difference, so only exact readings compete, but finite, so a syllable without a word in
-# the lexicon is dropped (read as blank) instead of making the whole search fail.
-_MISMATCH_LOGPROB = -1000.0
+DECODE_METHODS = ("hlg", "rescore")  # decode.method: 1-best search, or lattice + n-best rescoring
+
+# pinyin_to_text: skipping a syllable costs more than any path that reads it, so only a syllable that
+# no word of the lexicon is read as is dropped.
+_SKIP_COST = 1000.0
 
 
 def _as_matrix(log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -41,39 +44,33 @@ def ctc_greedy(log_probs: np.ndarray | torch.Tensor) -> list[int]:
     return [int(t) for t in best[keep] if t != BLANK_ID]
 
 
-class HlgDecoder:
-    """Viterbi beam search over an HLG graph built by :func:`asrt.graph.compile_hlg`.
+class _GraphSearch:
+    """A graph (HLG, or the pinyin-to-text T o LG) with its words and tokens, searched with kaldi-decoder:
+    Viterbi 1-best (``FasterDecoder``), or a lattice whose n best paths ``rescorer`` rescores.
 
-    The graph is loaded once and only read; each ``decode`` call builds its own small
-    ``FasterDecoder``, so one instance is safe to share between threads.
+    The graph is loaded once and only read; each search builds its own small decoder, so one instance
+    is safe to share between threads.
     """
 
     def __init__(
         self,
-        hlg_path: str | os.PathLike,
+        graph_path: str | os.PathLike,
         words_path: str | os.PathLike,
         tokens_path: str | os.PathLike | None = None,
         *,
         beam: float = 16.0,
         max_active: int = 3000,
-        acoustic_scale: float = 1.0,
-        blank_penalty: float = 0.0,
+        rescorer: NbestRescorer | None = None,
     ) -> None:
-        """Load HLG.fst and words.txt; tokens.txt defaults to the one beside words.txt.
-
-        ``blank_penalty`` is subtracted from the blank's log-prob (column 0) before the search: without
-        it the LM makes skipping an unlikely word cheaper than emitting it, and HLG deletes syllables
-        that greedy decoding keeps.
-        """
-        hlg_path, words_path = Path(hlg_path), Path(words_path)
+        graph_path, words_path = Path(graph_path), Path(words_path)
         tokens_path = Path(tokens_path) if tokens_path is not None else words_path.with_name(TOKENS_FILE)
-        if not hlg_path.is_file():
-            raise FileNotFoundError(f"{hlg_path} not found: run stage 5 (asrt graph) first")
+        if not graph_path.is_file():
+            raise FileNotFoundError(f"{graph_path} not found: run stage 5 (asrt graph) first")
         if not words_path.is_file():
             raise FileNotFoundError(f"{words_path} not found: run stage 2 (asrt lang) first")
-        fst = kaldifst.StdVectorFst.read(str(hlg_path))
+        fst = kaldifst.StdVectorFst.read(str(graph_path))
         if fst is None or fst.num_states == 0:
-            raise ValueError(f"{hlg_path} is not a usable FST: rebuild it with stage 5 (asrt graph)")
+            raise ValueError(f"{graph_path} is not a usable FST: rebuild it with stage 5 (asrt graph)")
         # Searched as read (StdConstFst would double load time and peak memory for ~10% speed).
         self._fst = fst
         self._id2word = {i: w for w, i in read_symbol_table(words_path).items() if not _is_special_word(w)}
@@ -81,25 +78,77 @@ class HlgDecoder:
         self._tokens_path = tokens_path
         self.beam = beam
         self.max_active = max_active
-        self.acoustic_scale = acoustic_scale
-        self.blank_penalty = blank_penalty
+        self.rescorer = rescorer
 
-    @classmethod
-    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None, **overrides) -> "HlgDecoder":
-        """Load ``HLG.fst``, ``words.txt`` and ``tokens.txt`` from one directory (a lang directory or a
-        packaged model), with search options from a ``decode`` config section; ``overrides`` that are
-        not None win."""
+    @staticmethod
+    def _options(decode_cfg: dict | None, rescore_lm: str | os.PathLike | None, overrides: dict) -> dict:
+        """Search options from a ``decode`` config section (``overrides`` that are not None win), with the
+        rescorer ``method: rescore`` asks for, its LM at ``rescore_lm``."""
         cfg = dict(decode_cfg or {})
         cfg.update({k: v for k, v in overrides.items() if v is not None})
+        method = cfg.get("method", "hlg")
+        if method not in DECODE_METHODS:
+            raise ValueError(f"decode.method must be one of {', '.join(DECODE_METHODS)}, not {method!r}")
         opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float),
                                           ("blank_penalty", float)) if k in cfg}
-        graph_dir = Path(graph_dir)
-        return cls(graph_dir / HLG_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE, **opts)
+        if method == "rescore":
+            opts["rescorer"] = NbestRescorer.from_config(rescore_lm, cfg)
+        return opts
 
     @property
     def num_tokens(self) -> int | None:
         """Size V of the acoustic model's output layer (None when tokens.txt was not found)."""
         return None if self._tokens is None else len(self._tokens)
+
+    def _search(self, x: np.ndarray) -> list[str]:
+        """Search the graph with already-scaled log-probs and map the best path to words."""
+        if x.shape[0] == 0:
+            return []
+        if self._tokens is not None and x.shape[1] != len(self._tokens):
+            raise ValueError(
+                f"log-probs have {x.shape[1]} columns but {self._tokens_path} has {len(self._tokens)} tokens"
+            )
+        if self.rescorer is not None:
+            paths = self.rescorer.nbest_paths(self._fst, x, self.beam)
+            return self.rescorer.best([(self._words(ids), cost) for ids, cost in paths])
+        opts = kaldi_decoder.FasterDecoderOptions(beam=self.beam, max_active=self.max_active)
+        decoder = kaldi_decoder.FasterDecoder(self._fst, opts)
+        decoder.decode(kaldi_decoder.DecodableCtc(x))
+        ok, best_path = decoder.get_best_path()
+        if not ok:
+            return []
+        ok, _, word_ids, _ = kaldifst.get_linear_symbol_sequence(best_path)
+        return self._words(word_ids) if ok else []
+
+    def _words(self, word_ids) -> list[str]:
+        return [self._id2word[w] for w in word_ids if w in self._id2word]
+
+
+class HlgDecoder(_GraphSearch):
+    """Search over an HLG graph built by :func:`asrt.graph.compile_hlg`: acoustic log-probs to words."""
+
+    def __init__(self, hlg_path: str | os.PathLike, words_path: str | os.PathLike,
+                 tokens_path: str | os.PathLike | None = None, *, acoustic_scale: float = 1.0,
+                 blank_penalty: float = 0.0, **search) -> None:
+        """Load HLG.fst and words.txt; tokens.txt defaults to the one beside words.txt.
+
+        ``blank_penalty`` is subtracted from the blank's log-prob (column 0) before the search: without
+        it the LM makes skipping an unlikely word cheaper than emitting it, and HLG deletes syllables
+        that greedy decoding keeps.
+        """
+        super().__init__(hlg_path, words_path, tokens_path, **search)
+        self.acoustic_scale = acoustic_scale
+        self.blank_penalty = blank_penalty
+
+    @classmethod
+    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None,
+                 rescore_lm: str | os.PathLike | None = None, **overrides) -> "HlgDecoder":
+        """Load ``HLG.fst``, ``words.txt`` and ``tokens.txt`` from one directory (a lang directory or a
+        packaged model), with search options from a ``decode`` config section; ``overrides`` that are
+        not None win. ``rescore_lm`` (default: the directory's ``lm_rescore.bin``) serves ``method: rescore``."""
+        graph_dir = Path(graph_dir)
+        opts = cls._options(decode_cfg, rescore_lm or graph_dir / RESCORE_LM_FILE, overrides)
+        return cls(graph_dir / HLG_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE, **opts)
 
     def decode(self, log_probs: np.ndarray | torch.Tensor) -> list[str]:
         """Decode one utterance's [T, V] log-softmax outputs into words ([] if nothing survives)."""
@@ -111,41 +160,53 @@ class HlgDecoder:
             x = x * np.float32(self.acoustic_scale)
         return self._search(x)
 
+
+class PinyinDecoder(_GraphSearch):
+    """Pinyin to characters (ASRT's ``/language``) over the pinyin-to-text graph (``LG_pinyin.fst``,
+    :func:`asrt.graph.build_token_topo`): the syllables as a linear acceptor composed with the graph, and
+    its shortest path, exact and without beam (about 0.1 ms for a sentence); with ``method: rescore``,
+    its n shortest paths rescored with the larger LM."""
+
+    @classmethod
+    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None,
+                 rescore_lm: str | os.PathLike | None = None) -> "PinyinDecoder":
+        """Load ``LG_pinyin.fst``, ``words.txt`` and ``tokens.txt`` from a lang or packaged model directory,
+        with the ``decode`` section's method."""
+        graph_dir = Path(graph_dir)
+        opts = cls._options(decode_cfg, rescore_lm or graph_dir / RESCORE_LM_FILE, {})
+        return cls(graph_dir / P2H_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE,
+                   rescorer=opts.get("rescorer"))
+
     def pinyin_to_text(self, syllables: Sequence[str]) -> str:
-        """Convert tonal pinyin (e.g. ``["ni3", "hao3"]``) to characters with the LM in HLG."""
+        """Convert tonal pinyin (e.g. ``["ni3", "hao3"]``) to characters with the LM. A syllable that no
+        lexicon word is read as is skipped."""
         if self._tokens is None:
             raise FileNotFoundError(f"{self._tokens_path} not found: pinyin_to_text needs tokens.txt")
         unknown = [s for s in syllables if s not in self._tokens or s == BLANK or s.startswith("#")]
         if unknown:
             raise ValueError(f"unknown pinyin syllable(s) {' '.join(unknown)}: not in {self._tokens_path}")
-        frames: list[int] = []
-        for s in syllables:
-            tid = self._tokens[s]
-            if frames and frames[-1] == tid:
-                frames.append(BLANK_ID)  # CTC needs a blank between equal neighbours
-            frames.append(tid)
-        x = np.full((len(frames), len(self._tokens)), _MISMATCH_LOGPROB, dtype=np.float32)
-        x[np.arange(len(frames)), frames] = 0.0
-        return "".join(self._search(x))
-
-    def _search(self, x: np.ndarray) -> list[str]:
-        """Run FasterDecoder over already-scaled log-probs and map the best path to words."""
-        if x.shape[0] == 0:
-            return []
-        if self._tokens is not None and x.shape[1] != len(self._tokens):
-            raise ValueError(
-                f"log-probs have {x.shape[1]} columns but {self._tokens_path} has {len(self._tokens)} tokens"
-            )
-        opts = kaldi_decoder.FasterDecoderOptions(beam=self.beam, max_active=self.max_active)
-        decoder = kaldi_decoder.FasterDecoder(self._fst, opts)
-        decoder.decode(kaldi_decoder.DecodableCtc(x))
-        ok, best_path = decoder.get_best_path()
-        if not ok:
-            return []
-        ok, _, word_ids, _ = kaldifst.get_linear_symbol_sequence(best_path)
-        if not ok:
-            return []
-        return [self._id2word[w] for w in word_ids if w in self._id2word]
+        if not syllables:
+            return ""
+        linear = kaldifst.StdVectorFst()
+        state = linear.add_state()
+        linear.start = state
+        for s in syllables:  # input labels are token id + 1; the blank's (1) skips a syllable, at a cost
+            nxt = linear.add_state()
+            label = self._tokens[s] + 1
+            linear.add_arc(state, kaldifst.StdArc(label, label, 0.0, nxt))
+            linear.add_arc(state, kaldifst.StdArc(BLANK_ID + 1, BLANK_ID + 1, _SKIP_COST, nxt))
+            state = nxt
+        linear.set_final(state, 0.0)
+        lattice = kaldifst.compose(linear, self._fst, connect=True)
+        n = self.rescorer.nbest if self.rescorer is not None else 1
+        paths = []
+        for path in kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(lattice, n=n)):
+            ok, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
+            if ok:
+                paths.append((self._words(word_ids), weight.value))
+        if self.rescorer is not None:
+            return "".join(self.rescorer.best(paths))
+        return "".join(paths[0][0]) if paths else ""
 
 
 def _is_special_word(word: str) -> bool:

@@ -71,14 +71,15 @@ RESULTS_HEADER = ("| date | commit | config | model | dev PER | dev CER | test P
 
 
 def evaluate(model_path: Path, lang_dir: Path, cuts_by_split: dict[str, Path], out_dir: Path, decode_cfg: dict,
-             num_threads: int = 1) -> dict[str, dict[str, float]]:
-    """Decode and score each split into ``out_dir/<split>/``; return {split: {per, cer, rtf_greedy, rtf_hlg}}."""
+             num_threads: int = 1, rescore_lm: Path | None = None) -> dict[str, dict[str, float]]:
+    """Decode and score each split into ``out_dir/<split>/``; return {split: {per, cer, rtf_greedy, rtf_hlg}}.
+    ``rescore_lm`` is stage 4's rescoring LM, for ``decode.method: rescore``."""
     from lhotse import load_manifest_lazy
 
     torch.set_num_threads(num_threads)
     model, _ = load_model(model_path)
     tokens = TokenTable(Path(lang_dir) / TOKENS_FILE)
-    decoder = HlgDecoder.from_dir(lang_dir, decode_cfg)
+    decoder = HlgDecoder.from_dir(lang_dir, decode_cfg, rescore_lm)
     summary = {}
     for split, path in cuts_by_split.items():
         summary[split] = decode_and_score(model, load_manifest_lazy(path), tokens, decoder, Path(out_dir) / split,

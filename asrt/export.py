@@ -38,7 +38,7 @@ import torch
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
 from asrt.models import MIN_FRAMES, CtcModel
 from asrt.names import (BLANK_ID, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
-                        SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
+                        RESCORE_LM_FILE, SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
 from asrt.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
 
 ONNX_OPSET = 18
@@ -201,9 +201,9 @@ def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -
     log.info("ONNX log-probs differ from PyTorch's by at most %.2e (above %g), %.2e relative",
              diff["max_abs_diff"], LOG_PROB_FLOOR, diff["max_rel_diff"])
 
-    from asrt.package import UNITS_FILES
+    from asrt.package import OPTIONAL_LANG_FILES
 
-    for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *UNITS_FILES):
+    for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *OPTIONAL_LANG_FILES, RESCORE_LM_FILE):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
     decode = dict(metadata.get("decode") or {})

@@ -15,6 +15,7 @@ Symbol conventions (shared with :mod:`asrt.decoding`):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -26,7 +27,7 @@ import kaldifst
 import kaldilm
 
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
-from asrt.names import BLANK, BLANK_ID, LEXICON_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.names import BLANK, BLANK_ID, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, P2H_FILE, TOKENS_FILE, WORDS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ BACKOFF_DISAMBIG = "#0"
 RESERVED_WORDS = (EPS, BACKOFF_DISAMBIG, BOS, EOS)
 
 Lexicon = list[tuple[str, tuple[str, ...]]]
+PronCosts = dict[tuple[str, tuple[str, ...]], float]  # (word, pronunciation) -> -ln(p / p_max)
 
 
 def read_lexicon(path: str | os.PathLike) -> Lexicon:
@@ -57,6 +59,26 @@ def read_lexicon(path: str | os.PathLike) -> Lexicon:
     if not entries:
         raise ValueError(f"{path} is empty: the lexicon must list at least one word")
     return entries
+
+
+def read_pron_costs(lang_dir: str | os.PathLike) -> PronCosts:
+    """The pronunciation costs of a lang directory's ``lexiconp.txt`` (``WORD PROB UNIT ...``), ``-ln(PROB)``;
+    empty when it has none (every reading of a word equally good)."""
+    path = Path(lang_dir) / LEXICONP_FILE
+    if not path.is_file():
+        return {}
+    costs: PronCosts = {}
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            fields = line.split()
+            try:
+                prob = float(fields[1])
+            except (IndexError, ValueError):
+                raise ValueError(f"{path}:{line_no}: expected 'WORD PROB UNIT ...', got {line.strip()!r}") from None
+            if not 0 < prob <= 1 or len(fields) < 3:
+                raise ValueError(f"{path}:{line_no}: expected 'WORD PROB UNIT ...' with 0 < PROB <= 1")
+            costs[fields[0], tuple(fields[2:])] = -math.log(prob)
+    return costs
 
 
 def add_disambig_symbols(lexicon: Lexicon) -> tuple[Lexicon, int]:
@@ -155,6 +177,17 @@ def build_ctc_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldifs
     return kaldifst.compile(s="".join(parts), acceptor=False)
 
 
+def build_token_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldifst.StdVectorFst:
+    """One state reading ``t + 1`` and writing token ``t`` for every token, the blank's ``1`` writing
+    epsilon (a skipped frame), with ``<eps>:#k`` loops: composed with LG it gives the pinyin-to-text graph,
+    whose search takes one frame per syllable (no repeats to merge), with input labels numbered as HLG's
+    (acoustic column + 1)."""
+    if num_tokens < 2:
+        raise ValueError(f"a token topology needs a blank and at least one token, got num_tokens={num_tokens}")
+    arcs = [f"0 0 {t + 1} {t}\n" for t in range(num_tokens)] + [f"0 0 0 {d}\n" for d in disambig_ids]
+    return kaldifst.compile(s="".join(arcs) + "0\n", acceptor=False)
+
+
 def _strip_disambig(pron: tuple[str, ...]) -> tuple[str, ...]:
     """The syllables of a lexicon_disambig.txt pronunciation, without its ``#k`` marker."""
     return tuple(s for s in pron if not s.startswith("#"))
@@ -191,12 +224,15 @@ def build_lexicon_fst(
     token_ids: dict[str, int],
     word_ids: dict[str, int],
     lm_words: set[str] | None = None,
+    costs: PronCosts | None = None,
 ) -> kaldifst.StdVectorFst:
-    """L: token sequences (with ``#k`` markers) to words, word label on the first arc, ``#0:#0`` loops.
+    """L: token sequences (with ``#k`` markers) to words, word label on the first arc, ``#0:#0`` loops;
+    each entry's pronunciation cost (``costs``, from ``lexiconp.txt``) on its first arc.
 
     With ``lm_words``, entries the LM cannot score are spelled as characters or left out
     (see :func:`_output_labels`), so L o G has no dead paths.
     """
+    costs = costs or {}
     char_readings = {(w, p[0]) for w, p in lexicon_disambig if len(w) == 1 and len(_strip_disambig(p)) == 1}
     fst = kaldifst.StdVectorFst()
     loop = fst.add_state()
@@ -212,7 +248,8 @@ def build_lexicon_fst(
         src = loop
         for i, sym in enumerate(pron):
             dst = loop if i == len(pron) - 1 else fst.add_state()
-            fst.add_arc(src, kaldifst.StdArc(token_ids[sym], olabels[i] if i < len(olabels) else 0, 0.0, dst))
+            cost = costs.get((word, _strip_disambig(pron)), 0.0) if i == 0 else 0.0
+            fst.add_arc(src, kaldifst.StdArc(token_ids[sym], olabels[i] if i < len(olabels) else 0, cost, dst))
             src = dst
     # G's back-off arcs read #0 wherever a word may start: on every state with a word-emitting
     # arc (the loop state, and inside words spelled as several characters) or a final weight.
@@ -347,10 +384,14 @@ def compose_lg(
 
 
 def compile_hlg(
-    lang_dir: str | os.PathLike, arpa_path: str | os.PathLike, out_path: str | os.PathLike
+    lang_dir: str | os.PathLike, arpa_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
+    p2h_path: str | os.PathLike | None = None,
 ) -> None:
-    """Build HLG.fst (input: acoustic column + 1, output: word id) from a lang dir and an ARPA LM."""
-    lang_dir, arpa_path, out_path = Path(lang_dir), Path(arpa_path), Path(out_path)
+    """Build HLG.fst (input: acoustic column + 1, output: word id) from a lang dir and an ARPA LM, into
+    ``out_path`` (default: the lang dir's); with ``p2h_path``, also the pinyin-to-text graph T o LG
+    (:func:`build_token_topo`), which the LG step is shared with."""
+    lang_dir, arpa_path = Path(lang_dir), Path(arpa_path)
+    out_path = Path(out_path) if out_path is not None else lang_dir / HLG_FILE
     if not arpa_path.is_file():
         raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
     t_start = time.perf_counter()
@@ -377,7 +418,7 @@ def compile_hlg(
         )
     grammar_fst = build_grammar_fst(arpa_path, lang_dir / WORDS_FILE)
     t = step(f"G: {_size(grammar_fst)}", t)
-    lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words)
+    lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words, read_pron_costs(lang_dir))
     t = step(f"L: {_size(lexicon_fst)}", t)
     lg = compose_lg(lexicon_fst, grammar_fst)
     del grammar_fst, lexicon_fst
@@ -389,6 +430,14 @@ def compile_hlg(
         lg = kaldifst.compose(spelling_fst, lg, connect=True)
         kaldifst.arcsort(lg, sort_type="ilabel")
         t = step(f"P o LG ({len(spellings)} tokens of several characters): {_size(lg)}", t)
+    if p2h_path is not None:
+        token_topo = build_token_topo(len(tokens), disambig_ids)
+        kaldifst.arcsort(token_topo, sort_type="olabel")
+        p2h = kaldifst.compose(token_topo, lg, connect=True)
+        kaldifst.arcsort(p2h, sort_type="ilabel")
+        _write_fst(p2h, Path(p2h_path))
+        t = step(f"pinyin-to-text graph T o LG: {_size(p2h)}", t)
+        del p2h, token_topo
     ctc_topo = build_ctc_topo(len(tokens), disambig_ids)
     kaldifst.arcsort(ctc_topo, sort_type="olabel")
     t = step(f"H: {_size(ctc_topo)}", t)
@@ -402,8 +451,11 @@ def compile_hlg(
     kaldifst.arcsort(hlg, sort_type="ilabel")
     t = step(f"HLG = H o LG: {_size(hlg)}", t)
 
-    with atomic_path(out_path) as tmp:
-        if not hlg.write(str(tmp)):
-            raise OSError(f"could not write {out_path}")
-    size_mb = out_path.stat().st_size / 1e6
-    log.info("wrote %s (%.1f MB) in %.1fs total", out_path, size_mb, time.perf_counter() - t_start)
+    _write_fst(hlg, out_path)
+    log.info("wrote %s (%.1f MB) in %.1fs total", out_path, out_path.stat().st_size / 1e6, time.perf_counter() - t_start)
+
+
+def _write_fst(fst: kaldifst.StdVectorFst, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        if not fst.write(str(tmp)):
+            raise OSError(f"could not write {path}")

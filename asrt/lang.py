@@ -3,10 +3,13 @@
 - Supervisions get a normalised character transcript (``text``) and tonal pinyin (``custom["pinyin"]``):
   the corpus's own pinyin when it has one (THCHS-30, mini_cmn), else pypinyin's reading in context.
   Whatever the units, these are the labels; training derives its targets from them (:mod:`asrt.units`).
-- ``lm_text.txt``: LM training text, one sentence per line, characters separated by spaces: the LM's
-  words are characters for every unit.
+- ``lm_text.txt``: LM training text, one sentence per line, its words separated by spaces: characters
+  (``lm.unit: char``) or jieba's words (``lm.unit: word``, pinyin units only; :mod:`asrt.words`).
 - ``units.json``: which units (the ``lang`` config section; :mod:`asrt.units`).
-- ``tokens.txt`` (``<blk> 0`` first) and ``lexicon.txt`` (``WORD UNIT ...``, words being LM characters):
+- ``tokens.txt`` (``<blk> 0`` first) and ``lexicon.txt`` (``WORD UNIT ...``; for pinyin also Kaldi's
+  ``lexiconp.txt``, ``WORD PROB UNIT ...``, with pronunciation probabilities). Every LM character is a word
+  of the lexicon, so a word the LM lacks can still be spelt; with a word LM, its words of several
+  characters are there too, with their readings:
 
   ============== =================================================== ==========================================
   units          tokens                                              lexicon
@@ -28,14 +31,27 @@ heard the others); pinyin's lexicon has every LM character, since its syllables 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from pathlib import Path
 
 from asrt.fileio import atomic_path, write_symbol_table, write_text_atomic
-from asrt.names import BLANK, LEXICON_FILE, LM_TEXT_FILE, TOKENS_FILE
+from asrt.names import BLANK, LEXICON_FILE, LEXICONP_FILE, LM_TEXT_FILE, TOKENS_FILE
 from asrt.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
 from asrt.text import normalize_transcript
 from asrt.units import LangText, check_lang_config, unit_type
+from asrt.words import segment
+
+LM_UNITS = ("char", "word")
+
+
+def check_lm_unit(lm_unit: str, pinyin_units: bool) -> None:
+    """ValueError unless ``lm_unit`` (the ``lm.unit`` setting) is known and fits the output units."""
+    if lm_unit not in LM_UNITS:
+        raise ValueError(f"lm.unit must be one of {', '.join(LM_UNITS)}, not {lm_unit!r}")
+    if lm_unit == "word" and not pinyin_units:
+        raise ValueError("lm.unit: word needs pinyin units (lang.units tonal_pinyin or toneless_pinyin); "
+                         "characters and BPE pieces decode with lm.unit: char")
 
 
 def label_supervision(sup):
@@ -83,33 +99,38 @@ def write_tokens(lang_dir: Path, units: list[str]) -> list[str]:
     return tokens
 
 
-def write_lexicon_entries(lang_dir: Path, entries: list[tuple[str, str]]) -> int:
-    """Write ``lexicon.txt`` (``WORD UNIT UNIT ...`` per line) and return the entry count."""
+def write_lexicon_entries(lang_dir: Path, entries: list[tuple[str, str]],
+                          costs: dict[tuple[str, str], float] | None = None) -> int:
+    """Write ``lexicon.txt`` (``WORD UNIT UNIT ...`` per line), and ``lexiconp.txt`` (``WORD PROB UNIT ...``)
+    when there are pronunciation ``costs`` (``-ln`` of the probability); return the entry count."""
     write_text_atomic(Path(lang_dir) / LEXICON_FILE, "".join(f"{w} {p}\n" for w, p in entries))
+    lexiconp = Path(lang_dir) / LEXICONP_FILE
+    if costs:
+        write_text_atomic(lexiconp, "".join(f"{w} {math.exp(-costs[w, p]):.6g} {p}\n" for w, p in entries))
+    else:
+        lexiconp.unlink(missing_ok=True)
     return len(entries)
 
 
-def write_lm_text(lang_dir: Path, sentences: list[str]) -> set[str]:
-    """Write ``lm_text.txt`` (space-separated characters) and return the set of characters used."""
-    chars: set[str] = set()
-    lines = []
-    for s in sentences:
-        chars.update(s)
-        lines.append(" ".join(s) + "\n")
-    write_text_atomic(Path(lang_dir) / LM_TEXT_FILE, "".join(lines))
-    return chars
+def write_lm_text(lang_dir: Path, sentences: list[list[str]]) -> None:
+    """Write ``lm_text.txt``: each sentence's words separated by spaces."""
+    write_text_atomic(Path(lang_dir) / LM_TEXT_FILE, "".join(" ".join(words) + "\n" for words in sentences))
 
 
 def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_text: list[Path] = (),
-                 lang_cfg: dict | None = None) -> None:
+                 lang_cfg: dict | None = None, lm_unit: str = "char") -> None:
     """Build the lang directory of the units ``lang_cfg`` names (tonal pinyin by default) from the
     training transcripts (one manifest or several) plus any extra (normalisable) text for the LM:
-    LM text, tokens, lexicon, ``units.json``, then the graph's words and disambiguation symbols."""
+    LM text in ``lm_unit``s, tokens, lexicon, ``units.json``, then the graph's words and disambiguation
+    symbols."""
     from lhotse import load_manifest
+    from tqdm import tqdm
 
     from asrt.graph import write_disambig_lang
 
     cfg = check_lang_config(lang_cfg)
+    kind = unit_type(cfg["units"])
+    check_lm_unit(lm_unit, kind.is_pinyin)
     lang_dir = Path(lang_dir)
     paths = [train_supervisions] if isinstance(train_supervisions, (str, Path)) else list(train_supervisions)
     supervisions = [s for path in paths for s in load_manifest(path)]
@@ -120,12 +141,17 @@ def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_te
             norm = normalize_transcript(line)
             if norm:
                 sentences.append(norm)
-    chars = {c for c in write_lm_text(lang_dir, sentences) if char_readings(c)}
-    text = LangText([s.text for s in supervisions], chars, label_pairs)
-    spec = unit_type(cfg["units"]).build_lang(lang_dir, cfg, text)
+    if lm_unit == "word":
+        segmented = [segment(s) for s in tqdm(sentences, desc="jieba", unit="sentence", mininterval=5, disable=None)]
+    else:
+        segmented = [list(s) for s in sentences]
+    write_lm_text(lang_dir, segmented)
+    chars = {c for s in sentences for c in s if char_readings(c)}
+    text = LangText([s.text for s in supervisions], chars, label_pairs, segmented)
+    spec = kind.build_lang(lang_dir, cfg, text)
     tokens = write_tokens(lang_dir, spec.tokens)
-    n = write_lexicon_entries(lang_dir, spec.lexicon)
-    spec.units.write(lang_dir, **spec.facts)
-    logging.info("lang (%s): %d sentences of LM text, %d characters, %d tokens, %d lexicon entries",
-                 spec.units.description, len(sentences), len(chars), len(tokens), n)
+    n = write_lexicon_entries(lang_dir, spec.lexicon, spec.costs)
+    spec.units.write(lang_dir, lm_unit=lm_unit, **spec.facts)
+    logging.info("lang (%s, %s LM): %d sentences of LM text, %d characters, %d tokens, %d lexicon entries",
+                 spec.units.description, lm_unit, len(sentences), len(chars), len(tokens), n)
     write_disambig_lang(lang_dir)

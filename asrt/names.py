@@ -5,9 +5,9 @@ A recipe's files (``--data-dir``, default ``data``; ``--exp-dir``, default ``exp
 
     data/local/<corpus>/                            the corpus (stage 0), unless --corpus-dir says elsewhere
     data/manifests/<corpus>_<kind>_<split>.jsonl.gz  recordings, supervisions (1), supervisions_labelled (2)
-    data/lang[_<units>]/                            tokens.txt, lexicon.txt, words.txt, lm_text.txt (2), HLG.fst (5)
+    data/lang[_<units>]/                            tokens.txt, lexicon[p].txt, words.txt, lm_text.txt (2), HLG.fst, LG_pinyin.fst (5)
     data/fbank/<corpus>_cuts_<split>.jsonl.gz       cuts with features (3), stored in <corpus>_feats_<split>/
-    data/lm/lm.arpa                                 the n-gram LM (4)
+    data/lm_<lm unit>/lm.arpa, lm_rescore.bin       the graph's n-gram LM, the rescoring LM (4; lm_word, lm_char)
     exp/<config>/                                   model.pt, epoch-<E>.pt, checkpoints/ (6), decode/ (7), model/ (8)
 
 A union of corpora (``multi_cn``) names its splits ``<member>_<split>``, so its files are
@@ -29,9 +29,11 @@ BLANK_ID = 0
 # Files of a lang directory (stages 2 and 5), also copied into a packaged model directory (stage 8).
 TOKENS_FILE = "tokens.txt"
 LEXICON_FILE = "lexicon.txt"
+LEXICONP_FILE = "lexiconp.txt"  # Kaldi's: WORD PROB UNIT ..., pronunciation probabilities (pinyin units)
 WORDS_FILE = "words.txt"
 LM_TEXT_FILE = "lm_text.txt"
 HLG_FILE = "HLG.fst"
+P2H_FILE = "LG_pinyin.fst"  # pinyin units: T o LG, the graph that turns pinyin into characters (/language)
 # Files of an experiment and of a packaged model directory (stages 6-8), and of an exported one.
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
@@ -43,7 +45,8 @@ PACKAGE_DIR = "model"
 # Directories and files of a data directory.
 MANIFEST_DIR = "manifests"
 FEATURE_DIR = "fbank"
-ARPA_FILE = "lm/lm.arpa"
+ARPA_FILE = "lm.arpa"  # in the LM directory, data/lm_<lm.unit> (stage 4)
+RESCORE_LM_FILE = "lm_rescore.bin"  # beside ARPA_FILE and in a packaged model: KenLM binary
 LANG_DIR = "lang"
 
 
@@ -75,6 +78,7 @@ class RecipePaths:
     corpus: str
     data_dir: Path
     lang_dir: Path
+    lm_dir: Path  # data_dir/lm_<lm.unit>: each LM unit's n-grams, and stage 4's marker
     exp_dir: Path
     config_name: str
     train: dict[str, str]  # {name: split}: the training splits, mixed by name
@@ -95,7 +99,8 @@ class RecipePaths:
         """``name=value`` lines (bash arrays for lists), shell-quoted, for run.sh to ``eval``."""
         scalars = {
             "manifests": self.data_dir / MANIFEST_DIR, "lang": self.lang_dir, "lang_markers": self.lang_markers,
-            "fbank": self.data_dir / FEATURE_DIR, "arpa": self.data_dir / ARPA_FILE,
+            "fbank": self.data_dir / FEATURE_DIR, "lm_dir": self.lm_dir, "arpa": self.lm_dir / ARPA_FILE,
+            "rescore_lm": self.lm_dir / RESCORE_LM_FILE,
             "hlg": self.lang_dir / HLG_FILE, "exp_dir": self.exp_dir, "config_name": self.config_name,
             "model_dir": self.exp_dir / PACKAGE_DIR,
         }
@@ -121,7 +126,8 @@ def recipe_paths(corpus: str, corpus_dir: str | Path | None, data_dir: str | Pat
     data_dir = Path(data_dir)
     name = config_name(config)
     splits = corpus_splits(corpus, corpus_dir)
-    return RecipePaths(corpus=corpus, data_dir=data_dir,
-                       lang_dir=data_dir / lang_dir_name(load_config(config).get("lang")),
+    cfg = load_config(config)
+    return RecipePaths(corpus=corpus, data_dir=data_dir, lang_dir=data_dir / lang_dir_name(cfg.get("lang")),
+                       lm_dir=data_dir / f"lm_{cfg['lm']['unit']}",
                        exp_dir=Path(exp_dir) if exp_dir else Path("exp") / name, config_name=name,
                        train=dict(splits.train), dev=tuple(splits.dev), evaluate=tuple(splits.evaluate))

@@ -10,18 +10,21 @@ import yaml
 
 from asrt.version import git_commit
 from asrt.fileio import write_text_atomic
-from asrt.names import (CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, SAMPLE_RATE, TOKENS_FILE,
-                        WORDS_FILE)
+from asrt.names import (CONFIG_FILE, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, METADATA_FILE, MODEL_FILE, P2H_FILE,
+                        RESCORE_LM_FILE, SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
 from asrt.units import BPE_MODEL, UNITS_FILE, Units
 
 LANG_FILES = (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, HLG_FILE)
-# The output units (asrt/units.py): units.json (absent in lang dirs made before units were configurable:
-# tonal pinyin) and, for sentencepiece units, the model that turns pieces into text.
-UNITS_FILES = (UNITS_FILE, BPE_MODEL)
+# Copied when the lang directory has them: the output units (asrt/units.py; units.json is absent in lang
+# dirs made before units were configurable: tonal pinyin) and, for sentencepiece units, the model that turns
+# pieces into text; for pinyin units the pronunciation probabilities and the pinyin-to-text graph.
+OPTIONAL_LANG_FILES = (UNITS_FILE, BPE_MODEL, LEXICONP_FILE, P2H_FILE)
 
 
-def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict, results: dict | None = None) -> Path:
-    """Copy weights, tokens, lexicon, words and graph into ``out_dir`` with ``config.yaml`` and ``metadata.json``.
+def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict, results: dict | None = None,
+                  rescore_lm: Path | None = None) -> Path:
+    """Copy weights, tokens, lexicon, words and graphs into ``out_dir`` with ``config.yaml`` and
+    ``metadata.json``, and the rescoring LM when ``decode.method`` is ``rescore``.
 
     The directory is assembled beside ``out_dir`` and renamed into place, so it is complete or absent.
     """
@@ -35,9 +38,14 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
         if not src.exists():
             raise FileNotFoundError(f"{src} is missing: run stages 2 and 5 first")
         shutil.copy2(src, tmp / name)
-    for name in UNITS_FILES:
+    for name in OPTIONAL_LANG_FILES:
         if (Path(lang_dir) / name).exists():
             shutil.copy2(Path(lang_dir) / name, tmp / name)
+    if config["decode"].get("method") == "rescore":
+        if rescore_lm is None or not Path(rescore_lm).is_file():
+            raise FileNotFoundError(f"decode.method rescore needs the rescoring LM {rescore_lm}: run stage 4 with "
+                                    "lm.rescore_order above 0")
+        shutil.copy2(rescore_lm, tmp / RESCORE_LM_FILE)
     (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     metadata = {
         "format": 1,

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from asrt.data import TokenTable
-from asrt.decoding import HlgDecoder, ctc_greedy
+from asrt.decoding import HlgDecoder, PinyinDecoder, ctc_greedy
 from asrt.models import MIN_FRAMES
-from asrt.names import METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE, SAMPLE_RATE, TOKENS_FILE
+from asrt.names import METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE, P2H_FILE, SAMPLE_RATE, TOKENS_FILE
 from asrt.onnx_model import onnx_log_probs, onnx_session
 from asrt.checkpoint import load_model
 
@@ -77,6 +77,9 @@ class Recognizer:
             self.model, _ = load_model(model_dir / MODEL_FILE, self.device)
         self.tokens = TokenTable(model_dir / TOKENS_FILE)
         self.decoder = HlgDecoder.from_dir(model_dir, self.metadata.get("decode"), beam=beam, max_active=max_active)
+        # pinyin to characters (/language); models packaged before LG_pinyin.fst existed have none
+        self.pinyin_decoder = PinyinDecoder.from_dir(model_dir, self.metadata.get("decode")) \
+            if self.tokens.units.is_pinyin and (model_dir / P2H_FILE).is_file() else None
         self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
 
@@ -109,4 +112,6 @@ class Recognizer:
         if not self.tokens.units.is_pinyin:
             raise ValueError(f"this model's output units are {self.tokens.units.description}, not pinyin: "
                              "it cannot convert pinyin to text")
-        return self.decoder.pinyin_to_text(syllables)
+        if self.pinyin_decoder is None:
+            raise FileNotFoundError(f"this model directory has no {P2H_FILE}: package it again (stages 5 and 8)")
+        return self.pinyin_decoder.pinyin_to_text(syllables)

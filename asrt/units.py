@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,17 +33,24 @@ from asrt.scoring import char_tokens
 
 UNITS_FILE = "units.json"
 BPE_MODEL = "bpe.model"
-LANG_DEFAULTS = {"bpe_vocab_size": 5000, "bpe_character_coverage": 1.0}
+LANG_DEFAULTS = {"bpe_vocab_size": 5000, "bpe_character_coverage": 1.0, "pron_pseudo_count": 0.1}
 
 
 @dataclass(frozen=True)
 class LangText:
     """What stage 2 builds a lang directory from: the training transcripts, the characters of the LM
-    text that have a reading, and the (character, syllable) pairs the training labels use."""
+    text that have a reading, the (character, syllable) pairs the training labels use, and the LM text
+    in the LM's words (characters, or jieba words for ``lm.unit: word``)."""
 
     train_text: list[str]
     lm_chars: set[str]
     label_pairs: set[tuple[str, str]]
+    lm_sentences: list[list[str]] = field(default_factory=list)
+
+    @property
+    def lm_words(self) -> set[str]:
+        """The LM text's words of several characters, all of which have a reading."""
+        return {w for ws in self.lm_sentences for w in ws if len(w) > 1 and set(w) <= self.lm_chars}
 
     @property
     def train_chars(self) -> set[str]:
@@ -53,12 +61,14 @@ class LangText:
 @dataclass(frozen=True)
 class LangSpec:
     """A kind's lang directory contents: its units, tokens (without the blank), lexicon entries
-    (``(word, "unit unit ...")``) and extra facts for ``units.json``."""
+    (``(word, "unit unit ...")``), extra facts for ``units.json`` and the pronunciation costs of the
+    entries that have one (``-ln(p / p_max)``, Kaldi's ``lexiconp.txt``; entries without cost 0)."""
 
     units: "Units"
     tokens: list[str]
     lexicon: list[tuple[str, str]]
     facts: dict
+    costs: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 class Units:
@@ -152,7 +162,8 @@ class TonalPinyin(Pinyin):
 
     @classmethod
     def build_lang(cls, lang_dir: Path, cfg: dict, text: LangText) -> LangSpec:
-        return LangSpec(cls(), list(syllable_inventory()), pinyin_lexicon(text.lm_chars, text.label_pairs), {})
+        costs = pinyin_lexicon(text, float(cfg["pron_pseudo_count"]))
+        return LangSpec(cls(), list(syllable_inventory()), list(costs), {}, costs)
 
     def labels(self, text: str, pinyin: str | None = None) -> list[str]:
         return (pinyin or "").split()
@@ -168,7 +179,8 @@ class TonelessPinyin(Pinyin):
 
     @classmethod
     def build_lang(cls, lang_dir: Path, cfg: dict, text: LangText) -> LangSpec:
-        return LangSpec(cls(), toneless_inventory(), pinyin_lexicon(text.lm_chars, text.label_pairs, toneless=True), {})
+        costs = pinyin_lexicon(text, float(cfg["pron_pseudo_count"]), toneless=True)
+        return LangSpec(cls(), toneless_inventory(), list(costs), {}, costs)
 
     def labels(self, text: str, pinyin: str | None = None) -> list[str]:
         return [strip_tone(s) for s in (pinyin or "").split()]
@@ -246,6 +258,13 @@ UNIT_TYPES: dict[str, type[Units]] = {k.name: k for k in (TonalPinyin, TonelessP
 DEFAULT_UNITS = TonalPinyin.name
 
 
+def lm_unit_of(lang_dir: str | os.PathLike) -> str:
+    """What the LM text of a lang directory is written in, ``char`` or ``word`` (``char`` when its
+    ``units.json`` is older than the word LM)."""
+    path = Path(lang_dir) / UNITS_FILE
+    return json.loads(path.read_text(encoding="utf-8")).get("lm_unit", "char") if path.is_file() else "char"
+
+
 def unit_type(name: str) -> type[Units]:
     """The class of the units called ``name``; ValueError naming the known ones otherwise."""
     try:
@@ -274,17 +293,33 @@ def toneless_inventory() -> list[str]:
     return sorted({strip_tone(s) for s in syllable_inventory()})
 
 
-def pinyin_lexicon(characters: set[str], label_pairs: set[tuple[str, str]] = frozenset(),
-                   toneless: bool = False) -> list[tuple[str, str]]:
-    """Every dictionary reading of every character, plus the (character, syllable) pairs the training
-    labels use (context readings such as 个 ``ge5`` in 这个); without tones (duplicates merged) if asked."""
-    readings = {ch: list(char_readings(ch)) for ch in characters}
-    for ch, syl in sorted(label_pairs):
-        if ch in readings and syl not in readings[ch]:
-            readings[ch].append(syl)
-    if toneless:
-        readings = {ch: list(dict.fromkeys(strip_tone(r) for r in rs)) for ch, rs in readings.items()}
-    return [(ch, r) for ch in sorted(readings) for r in readings[ch]]
+def pinyin_lexicon(text: LangText, pseudo_count: float, toneless: bool = False) -> dict[tuple[str, str], float]:
+    """The pinyin lexicon with pronunciation costs (:mod:`asrt.words`): every LM character with every
+    dictionary reading and every reading the training labels give it (个 ``ge5`` in 这个), and every LM
+    word of several characters with its readings; each costed by how often the LM text is read that way
+    in context. Without tones, readings that differ only in tone are merged (their counts summed)."""
+    from asrt.words import count_readings, dictionary_readings, pronunciation_costs
+
+    counts = count_readings(text.lm_sentences)
+    extra = {ch: list(char_readings(ch)) for ch in text.lm_chars}
+    for ch, syl in sorted(text.label_pairs):
+        if ch in extra and syl not in extra[ch]:
+            extra[ch].append(syl)
+    for word in text.lm_words:
+        extra[word] = dictionary_readings(word)
+    lexicon = {}
+    for word in sorted(extra):
+        seen, others = counts.get(word, Counter()), extra[word]
+        if toneless:
+            seen = sum((Counter({_toneless(r): c}) for r, c in seen.items()), Counter())
+            others = [_toneless(r) for r in others]
+        for reading, cost in pronunciation_costs(word, seen, others, pseudo_count).items():
+            lexicon[(word, reading)] = cost
+    return lexicon
+
+
+def _toneless(reading: str) -> str:
+    return " ".join(strip_tone(s) for s in reading.split())
 
 
 def train_bpe(lang_dir: Path, sentences: list[str], vocab_size: int, character_coverage: float = 1.0) -> Bpe:

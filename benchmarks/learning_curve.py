@@ -7,7 +7,9 @@ resumed run's pause is not subtracted, so plot uninterrupted runs). Example::
     python benchmarks/learning_curve.py --out docs/img/mini_cmn_v2_learning_curve.png \\
         'tdnn 4 epochs=egs/mini_cmn/exp/default' 'conformer=egs/mini_cmn/exp/conformer'
 
-Prints the points as a Markdown table too.
+Prints the points as a Markdown table too. With ``--dev-cuts`` (and ``--lang-dir``), each epoch's
+checkpoint (``epoch-<E>.pt``) is scored again by greedy CTC on those cuts instead, at the minute its own
+validation was logged: curves of runs made with different dev sets, compared on one.
 """
 from __future__ import annotations
 
@@ -34,12 +36,44 @@ def read_curve(exp_dir: Path) -> list[tuple[float, int, float]]:
     return sorted(points)
 
 
+def revalidate(exp_dir: Path, dev_cuts: Path, lang_dir: Path) -> list[tuple[float, int, float]]:
+    """``read_curve``'s points with each epoch's error rate recomputed on ``dev_cuts`` (greedy CTC, the
+    output units' own metric: PER for pinyin); the k-th validation of the run is epoch k's."""
+    import torch
+    from lhotse import load_manifest
+
+    from asrt.checkpoint import load_model
+    from asrt.data import TokenTable
+    from asrt.decoding import ctc_greedy
+    from asrt.scoring import edit_counts
+
+    tokens = TokenTable(Path(lang_dir) / "tokens.txt")
+    cuts = load_manifest(dev_cuts)
+    points = []
+    for epoch, (minutes, step, _) in enumerate(read_curve(exp_dir), 1):
+        model, _ = load_model(Path(exp_dir) / f"epoch-{epoch}.pt")
+        errors = length = 0
+        for cut in cuts:
+            feats = torch.from_numpy(cut.load_features())
+            with torch.no_grad():
+                lp, lens = model(feats.unsqueeze(0), torch.tensor([feats.shape[0]]))
+            ref, hyp = tokens.units.greedy_scoring(cut.supervisions[0], tokens.decode(ctc_greedy(lp[0, : lens[0]])))
+            counts = edit_counts(ref, hyp)
+            errors, length = errors + counts.errors, length + counts.ref_len
+        points.append((minutes, step, 100.0 * errors / length))
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="LABEL=EXP_DIR (or EXP_DIR, labelled with its name)")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     parser.add_argument("--title", default="dev PER against training time (2 CPU cores)")
+    parser.add_argument("--dev-cuts", type=Path, help="score every epoch's checkpoint again on these cuts")
+    parser.add_argument("--lang-dir", type=Path, help="the lang directory of the runs' tokens (with --dev-cuts)")
     args = parser.parse_args()
+    if args.dev_cuts and not args.lang_dir:
+        parser.error("--dev-cuts needs --lang-dir")
 
     import matplotlib
 
@@ -50,7 +84,7 @@ def main() -> None:
     print("| run | minutes | step | dev error rate |\n|---|---|---|---|")
     for run in args.runs:
         label, _, path = run.rpartition("=")
-        curve = read_curve(Path(path))
+        curve = revalidate(Path(path), args.dev_cuts, args.lang_dir) if args.dev_cuts else read_curve(Path(path))
         ax.plot([p[0] for p in curve], [p[2] for p in curve], marker="o", label=label or Path(path).name)
         for minutes, step, rate in curve:
             print(f"| {label or Path(path).name} | {minutes:.1f} | {step} | {rate:.2f} |")

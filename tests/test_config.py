@@ -63,10 +63,11 @@ def test_mini_cmn_variants_are_default_plus_what_they_change():
     conf = ROOT / "egs" / "mini_cmn" / "conf"
     default = load_config(conf / "default.yaml")
     char = load_config(conf / "char.yaml")
-    assert char == {**default, "lang": {**default["lang"], "units": "chars"}}
+    assert char == {**default, "lang": {**default["lang"], "units": "chars"}, "lm": {**default["lm"], "unit": "char"}}
     bpe = load_config(conf / "bpe.yaml")
-    assert {k: v for k, v in bpe.items() if k not in ("lang", "decode")} == \
-        {k: v for k, v in default.items() if k not in ("lang", "decode")}
+    assert {k: v for k, v in bpe.items() if k not in ("lang", "lm", "decode")} == \
+        {k: v for k, v in default.items() if k not in ("lang", "lm", "decode")}
+    assert bpe["lm"] == {**default["lm"], "unit": "char"}
     assert bpe["lang"]["units"] == "bpe" and bpe["decode"]["blank_penalty"] == 8.0
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from asrt.decoding import HlgDecoder, ctc_greedy
+from asrt.decoding import HlgDecoder, PinyinDecoder, ctc_greedy
 from asrt.fileio import read_symbol_table
 from asrt.cli import main
 from asrt.graph import add_disambig_symbols, build_ctc_topo, compile_hlg, write_disambig_lang
 
-TOKENS = "<blk> ni3 hao3 ma5 shi4 bu4 you3 xing2 hang2 yin2 zhang3 chang2 cheng2".split()
+TOKENS = "<blk> ni3 hao3 ma5 shi4 bu4 you3 xing2 hang2 yin2 zhang3 chang2 cheng2 m2".split()  # no word reads m2
 V = len(TOKENS)
 TID = {t: i for i, t in enumerate(TOKENS)}
 
@@ -90,13 +90,18 @@ def lang(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "tokens.txt").write_text("".join(f"{t} {i}\n" for i, t in enumerate(TOKENS)), encoding="utf-8")
     (d / "lexicon.txt").write_text(LEXICON, encoding="utf-8")
     (d / "lm.arpa").write_text(ARPA, encoding="utf-8")
-    compile_hlg(d, d / "lm.arpa", d / "HLG.fst")
+    compile_hlg(d, d / "lm.arpa", d / "HLG.fst", d / "LG_pinyin.fst")
     return d
 
 
 @pytest.fixture(scope="module")
 def decoder(lang: Path) -> HlgDecoder:
     return HlgDecoder(lang / "HLG.fst", lang / "words.txt")
+
+
+@pytest.fixture(scope="module")
+def p2h(lang: Path) -> PinyinDecoder:
+    return PinyinDecoder.from_dir(lang)
 
 
 def frames(labels: list[str], p: float = 0.9) -> np.ndarray:
@@ -235,7 +240,7 @@ def test_hlg_labels(lang: Path) -> None:
         for a in kaldifst.ArcIterator(hlg, s):
             ilabels.add(a.ilabel)
             olabels.add(a.olabel)
-    assert ilabels <= set(range(V + 1)) and V in ilabels  # token k -> ilabel k+1, nothing above
+    assert ilabels <= set(range(V + 1)) and TID["cheng2"] + 1 in ilabels  # token k -> ilabel k+1, nothing above
     assert olabels - {0} <= real_words
     assert hlg.is_ilabel_sorted
 
@@ -264,9 +269,9 @@ def test_polyphone_and_multichar_word(decoder: HlgDecoder) -> None:
     assert decoder.decode(frames(["yin2", "<blk>", "hang2", "hang2"])) == ["银行"]
 
 
-def test_multichar_word_missing_from_lm_is_spelled_as_characters(decoder: HlgDecoder) -> None:
+def test_multichar_word_missing_from_lm_is_spelled_as_characters(decoder: HlgDecoder, p2h: PinyinDecoder) -> None:
     assert decoder.decode(frames(["chang2", "<blk>", "cheng2"], p=0.99)) == ["长", "城"]
-    assert decoder.pinyin_to_text(["zhang3", "cheng2"]) == "长城"
+    assert p2h.pinyin_to_text(["zhang3", "cheng2"]) == "长城"
 
 
 def test_acoustics_override_lm_when_confident(decoder: HlgDecoder) -> None:
@@ -305,17 +310,22 @@ def test_decode_rejects_wrong_vocabulary_size(decoder: HlgDecoder) -> None:
         decoder.decode(np.zeros((3, V - 1), dtype=np.float32))
 
 
-def test_pinyin_to_text(decoder: HlgDecoder) -> None:
-    assert decoder.pinyin_to_text(["ni3", "hao3", "ma5"]) == "你好吗"
-    assert decoder.pinyin_to_text(["bu4", "shi4"]) == "不是"
-    assert decoder.pinyin_to_text(["you3", "shi4"]) == "有事"
-    assert decoder.pinyin_to_text(["yin2", "hang2"]) == "银行"
-    assert decoder.pinyin_to_text(["ni3", "ni3"]) == "你你"  # needs a blank frame between them
-    assert decoder.pinyin_to_text([]) == ""
+def test_pinyin_to_text(p2h: PinyinDecoder) -> None:
+    assert p2h.pinyin_to_text(["ni3", "hao3", "ma5"]) == "你好吗"
+    assert p2h.pinyin_to_text(["bu4", "shi4"]) == "不是"
+    assert p2h.pinyin_to_text(["you3", "shi4"]) == "有事"
+    assert p2h.pinyin_to_text(["yin2", "hang2"]) == "银行"
+    assert p2h.pinyin_to_text(["ni3", "ni3"]) == "你你"
+    assert p2h.pinyin_to_text([]) == ""
 
 
-def test_pinyin_to_text_rejects_unknown_syllable(decoder: HlgDecoder) -> None:
+def test_pinyin_to_text_skips_a_syllable_no_word_is_read_as(p2h: PinyinDecoder) -> None:
+    assert p2h.pinyin_to_text(["ni3", "m2", "hao3"]) == "你好"
+    assert p2h.pinyin_to_text(["m2"]) == ""
+
+
+def test_pinyin_to_text_rejects_unknown_syllable(p2h: PinyinDecoder) -> None:
     with pytest.raises(ValueError, match="zzz9"):
-        decoder.pinyin_to_text(["ni3", "zzz9"])
+        p2h.pinyin_to_text(["ni3", "zzz9"])
     with pytest.raises(ValueError, match="<blk>"):
-        decoder.pinyin_to_text(["<blk>"])
+        p2h.pinyin_to_text(["<blk>"])

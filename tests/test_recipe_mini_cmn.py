@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_data_stages(work: Path) -> None:
     tokens = (data / "lang" / "tokens.txt").read_text().splitlines()
     assert tokens[0] == "<blk> 0" and "lv4" in {t.split()[0] for t in tokens}
     assert (data / "lang" / "HLG.fst").stat().st_size > 0
-    assert (data / "lm" / "lm.arpa").read_text().startswith("\\data\\")
+    assert (data / "lm_word" / "lm.arpa").read_text().startswith("\\data\\")
 
 
 def recipe_cmd(work: Path, *args: str) -> list[str]:
@@ -55,16 +56,17 @@ def recipe_cmd(work: Path, *args: str) -> list[str]:
 def test_deleting_a_marker_redoes_its_stage(work: Path) -> None:
     """The markers are the one record of a finished stage: without stage 3's and 4's, those stages run
     again from scratch (and, being deterministic, write what they wrote before)."""
-    data, done = work / "data", work / "data" / ".done"
-    outputs = [cuts_path(data / "fbank", "mini_cmn", s) for s in SPLITS] + [data / "lm" / "lm.arpa"]
+    data = work / "data"
+    markers = {3: data / ".done" / "stage3", 4: data / "lm_word" / ".done" / "stage4"}  # stage 4's: its LM's
+    outputs = [cuts_path(data / "fbank", "mini_cmn", s) for s in SPLITS] + [data / "lm_word" / "lm.arpa"]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs}
-    for n in (3, 4):
-        (done / f"stage{n}").unlink()
+    for marker in markers.values():
+        marker.unlink()
     proc = run_recipe(work, "--stage", "3", "--stop-stage", "4")
     assert "Stage 3: fbank features" in proc.stderr and "Stage 4: KenLM" in proc.stderr
     assert "done before" not in proc.stderr and "resuming" not in proc.stderr, proc.stderr[-3000:]
-    for n in (3, 4):
-        assert (done / f"stage{n}").exists() and not (done / f"stage{n}.started").exists()
+    for marker in markers.values():
+        assert marker.exists() and not marker.with_name(marker.name + ".started").exists()
     for path, (mtime, content) in before.items():
         assert path.stat().st_mtime_ns != mtime, f"{path} was not written again"
         unzip = gzip.decompress if path.suffix == ".gz" else bytes  # gzip headers hold the time
@@ -188,10 +190,29 @@ def test_recognize_any_format_and_length(work: Path, tmp_path: Path) -> None:
 
 
 def test_pinyin_to_text(work: Path) -> None:
-    cmd = [sys.executable, "-m", "asrt.cli", "pinyin2text", "--model-dir", str(work / "exp" / "model"),
+    cmd = [sys.executable, "-m", "asrt.cli", "p2h", "--model-dir", str(work / "exp" / "model"),
            "zhong1", "guo2", "ren2", "min2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "中国人民"
     bad = subprocess.run(cmd[:-4] + ["xx9"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "xx9" in bad.stderr
+    lines = subprocess.run(cmd[:-4], input="ni3 hao3\nzhong1 guo2\n", capture_output=True, text=True, timeout=300)
+    assert lines.returncode == 0 and lines.stdout.splitlines() == ["你好", "中国"], lines.stderr
+
+
+def test_p2h_eval_on_the_test_text(work: Path, tmp_path: Path) -> None:
+    rows = (work / "data" / "local" / "mini_cmn" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    table = tmp_path / "test.tsv"
+    table.write_text("".join(f"{r.split(chr(9))[0]}\t{r.split(chr(9))[3]}\t{r.split(chr(9))[4]}\n" for r in rows),
+                     encoding="utf-8")
+    cmd = [sys.executable, "-m", "asrt.cli", "p2h", "--model-dir", str(work / "exp" / "model"), "--eval", str(table)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    match = re.fullmatch(rf"{re.escape(str(table))}: (\d+) sentences, CER ([\d.]+), sentence accuracy ([\d.]+) %, "
+                         r"([\d.]+) ms per sentence", proc.stdout.strip())
+    assert match and int(match[1]) == len(rows), proc.stdout
+    assert float(match[2]) < 20 and float(match[3]) > 30  # gold pinyin through the CI recipe's word LM
+    table.write_text("u1\t你好\tni3\n", encoding="utf-8")
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "one syllable per character" in bad.stderr

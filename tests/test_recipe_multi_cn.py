@@ -82,7 +82,7 @@ def test_union_trains_on_both_members_with_their_own_labels(multi_run):
     assert aishell["BAC009S0002W0122"]["text"] == "楼市成交量下降"
     # the LM and lexicon know both corpora's training text
     lm_text = (work / "data/lang/lm_text.txt").read_text()
-    assert "楼 市 成 交 量 下 降" in lm_text and "更 是 绿 得 鲜 活" in lm_text
+    assert "楼市 成交量 下降" in lm_text and "更是 绿 得 鲜活" in lm_text  # in jieba's words (lm.unit: word)
     # stage 6 mixed both training sets, AISHELL-1 twice per epoch; a weight for an absent member is ignored
     n_aishell, n_thchs = len(aishell), len(thchs)
     assert f"Training set aishell: {int(AISHELL_WEIGHT * n_aishell)} cuts per epoch (weight {AISHELL_WEIGHT})" in proc.stderr

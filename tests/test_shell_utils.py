@@ -210,7 +210,7 @@ def make_fake_repo(tmp_path: Path) -> Path:
         "#!/usr/bin/env bash\necho SETUP_RAN >&2\n"
         "root=$(cd \"$(dirname \"$0\")/..\" && pwd)\n"
         "mkdir -p $root/.venv/bin\n"
-        "for p in python lmplz; do printf '#!/bin/sh\\n' > $root/.venv/bin/$p; "
+        "for p in python lmplz build_binary; do printf '#!/bin/sh\\n' > $root/.venv/bin/$p; "
         "chmod +x $root/.venv/bin/$p; done\n"
         "sha256sum < $root/pyproject.toml | cut -d' ' -f1 > $root/.venv/.asrt-setup.sha256\n"
     )

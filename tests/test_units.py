@@ -71,7 +71,7 @@ def sups(tmp_path: Path) -> tuple[Path, list[Path]]:
 def test_tonal_pinyin_is_the_default_and_records_its_units(tmp_path: Path, sups) -> None:
     prepare_lang(tmp_path / "lang", *sups)
     assert tokens(tmp_path / "lang") == [BLANK, *syllable_inventory()]
-    assert json.loads((tmp_path / "lang" / "units.json").read_text()) == {"units": "tonal_pinyin"}
+    assert json.loads((tmp_path / "lang" / "units.json").read_text()) == {"units": "tonal_pinyin", "lm_unit": "char"}
     assert Units.from_dir(tmp_path / "lang").name == "tonal_pinyin"
     assert Units.from_dir(tmp_path).name == "tonal_pinyin"  # no units.json: made before units existed
 
@@ -258,6 +258,7 @@ def run_units_recipe(work: Path, units: str, lang_cfg: dict, *args: str) -> tupl
     cfg["train"].update(epochs=1, max_duration=300)
     cfg["decode"] = {"beam": 8.0, "max_active": 200}
     cfg["lang"] = lang_cfg
+    cfg["lm"] = {**cfg.get("lm", {}), "unit": "char"}  # a word LM needs pinyin units
     config = work / f"{units}.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
     exp, results = work / f"exp_{units}", work / f"RESULTS_{units}.md"

@@ -11,7 +11,7 @@
 #   2. the virtualenv $ASRT_ROOT/.venv with torch==2.13.0 and the repository's own
 #      development install, `pip install -e .[train,serve,export,test]` (pip runs again
 #      only when pyproject.toml changed: its hash is kept in .venv);
-#   3. KenLM's lmplz, compiled from the kenlm sdist into .venv/bin.
+#   3. KenLM's lmplz and build_binary, compiled from the kenlm sdist into .venv/bin.
 #
 # Environment: ASRT_PYTHON  interpreter the virtualenv is made from (default: python3).
 # ASRT_ROOT is always the directory above this script, whatever the environment says,
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 readonly TORCH_PIN="torch==2.13.0"
-readonly KENLM_PIN="kenlm==0.3.0"  # only its sdist, for lmplz: nothing imports the kenlm module
+readonly KENLM_PIN="kenlm==0.3.0"  # its sdist gives lmplz and build_binary (the kenlm module is in pyproject.toml)
 readonly EXTRAS="train,serve,export,test"
 readonly APT_PACKAGES=(
   espeak-ng libsndfile1 cmake build-essential g++
@@ -149,12 +149,13 @@ if [ "$have_hash" != "$want_hash" ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# 3. KenLM's lmplz (stage 4 estimates the ARPA LM with it; the kenlm wheel cannot)
+# 3. KenLM's lmplz and build_binary (stage 4 estimates the ARPA LMs and writes the rescoring LM's binary
+#    with them; the kenlm module only queries)
 # ---------------------------------------------------------------------------
-if [ ! -x "$venv/bin/lmplz" ]; then
+if [ ! -x "$venv/bin/lmplz" ] || [ ! -x "$venv/bin/build_binary" ]; then
   scratch
   jobs="$(nproc 2>/dev/null || echo 2)"
-  say "building KenLM lmplz from the $KENLM_PIN sdist (-j$jobs)"
+  say "building KenLM lmplz and build_binary from the $KENLM_PIN sdist (-j$jobs)"
   kenlm_start=$SECONDS
   src="$workdir/kenlm-src"
   mkdir -p "$src"
@@ -175,12 +176,14 @@ if [ ! -x "$venv/bin/lmplz" ]; then
   run_logged kenlm-cmake "cmake configure of KenLM" \
     cmake -S "$top" -B "$src/build" -DCMAKE_BUILD_TYPE=Release
   run_logged kenlm-build "compiling KenLM" \
-    cmake --build "$src/build" --target lmplz -j "$jobs"
-  bin="$(find "$src/build" -type f -name lmplz -perm -u+x | head -n 1)"
-  [ -n "$bin" ] || die "the KenLM build produced no lmplz"
-  # copy then rename, so an interrupted install never leaves a truncated binary
-  install -m 755 "$bin" "$venv/bin/.lmplz.tmp"
-  mv -f "$venv/bin/.lmplz.tmp" "$venv/bin/lmplz"
+    cmake --build "$src/build" --target lmplz build_binary -j "$jobs"
+  for tool in lmplz build_binary; do
+    bin="$(find "$src/build" -type f -name "$tool" -perm -u+x | head -n 1)"
+    [ -n "$bin" ] || die "the KenLM build produced no $tool"
+    # copy then rename, so an interrupted install never leaves a truncated binary
+    install -m 755 "$bin" "$venv/bin/.$tool.tmp"
+    mv -f "$venv/bin/.$tool.tmp" "$venv/bin/$tool"
+  done
   say "KenLM built in $((SECONDS - kenlm_start)) s"
 fi
 

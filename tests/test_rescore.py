@@ -1,0 +1,94 @@
+"""N-best rescoring (decode.method: rescore): a hand-made lattice whose rescoring flips the 1-best, the
+word acceptor that merges a word sequence's alignments, and the decoders' method switch."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import kaldifst
+import pytest
+
+from asrt.decoding import HlgDecoder, PinyinDecoder
+from asrt.rescore import LN10, NbestRescorer, nbest_word_sequences, word_acceptor
+from tests.test_graph import lang, p2h  # noqa: F401  (fixtures: the hand-checkable lang directory)
+
+# The rescoring LM: "不 是" is likely, "不 市" is not (log10 probabilities).
+ARPA = """\\data\\
+ngram 1=6
+ngram 2=3
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t-0.1
+-1.0\t</s>\t0
+-0.5\t不\t-0.1
+-1.0\t是\t0
+-0.3\t市\t0
+
+\\2-grams:
+-0.05\t不 是
+-3.0\t不 市
+-0.1\t是 </s>
+
+\\end\\
+"""
+
+WORDS = {1: "不", 2: "是", 3: "市"}
+
+
+@pytest.fixture(scope="module")
+def rescore_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lm") / "lm_rescore.arpa"  # kenlm reads ARPA as well as its binary
+    path.write_text(ARPA, encoding="utf-8")
+    return path
+
+
+def lattice() -> kaldifst.Lattice:
+    """不 then 市 (graph 1, acoustic 1) or 是 (graph 1, acoustic 2), 市 by two alignments; (graph, acoustic)."""
+    lat = kaldifst.Lattice()
+    s = [lat.add_state() for _ in range(5)]
+    lat.start = s[0]
+    arcs = [(0, 1, 1, (0.5, 0.5)), (1, 2, 3, (1.0, 1.0)), (1, 3, 0, (0.0, 0.2)), (3, 2, 3, (1.0, 0.8)),
+            (1, 4, 2, (1.0, 2.0))]
+    for src, dst, word, (graph, acoustic) in arcs:
+        lat.add_arc(s[src], kaldifst.LatticeArc(word, word, kaldifst.LatticeWeight(graph, acoustic), s[dst]))
+    lat.set_final(s[2], kaldifst.LatticeWeight(0.0, 0.0))
+    lat.set_final(s[4], kaldifst.LatticeWeight(0.0, 0.0))
+    return lat
+
+
+def test_word_acceptor_merges_alignments_into_distinct_sequences() -> None:
+    paths = nbest_word_sequences(word_acceptor(lattice()), 10)
+    assert [(ids, round(cost, 4)) for ids, cost in paths] == [([1, 3], 3.0), ([1, 2], 4.0)]
+
+
+def test_rescoring_flips_the_one_best(rescore_lm: Path) -> None:
+    paths = [([WORDS[w] for w in ids], cost) for ids, cost in nbest_word_sequences(word_acceptor(lattice()), 10)]
+    assert NbestRescorer(rescore_lm, 0.0, 0.0, 10, 6.0).best(paths) == ["不", "市"]  # the graph's best
+    rescorer = NbestRescorer(rescore_lm, 1.0, 0.0, 10, 6.0)
+    # <s> backs off (-0.1) to 不 (-0.5), then 不 是 (-0.05), 是 </s> (-0.1)
+    assert rescorer.lm_cost(["不", "是"]) == pytest.approx(-LN10 * (-0.1 - 0.5 - 0.05 - 0.1), abs=1e-4)
+    # 不 市: 3.0 + ln10 * (0.6 + 3.0 + 1.0, 市 backing off to </s>) > 不 是: 4.0 + ln10 * 0.75
+    assert rescorer.best(paths) == ["不", "是"]
+    assert NbestRescorer(rescore_lm, 1.0, 0.0, 1, 6.0).best(paths[:1]) == ["不", "市"]  # n = 1: nothing to flip
+    assert rescorer.best([]) == []
+
+
+def test_rescorer_settings_are_checked(rescore_lm: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="lm.rescore_order"):
+        NbestRescorer(tmp_path / "missing.bin", 1.0, 0.0, 10, 6.0)
+    with pytest.raises(ValueError, match="nbest"):
+        NbestRescorer(rescore_lm, 1.0, 0.0, 0, 6.0)
+    with pytest.raises(ValueError, match="decode.word_penalty"):
+        NbestRescorer.from_config(rescore_lm, {"lm_weight": 1.0, "nbest": 5, "lattice_beam": 4.0})
+
+
+def test_decoders_rescore_with_the_method(lang: Path, rescore_lm: Path) -> None:  # noqa: F811
+    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 8.0}
+    decoder = HlgDecoder.from_dir(lang, cfg, rescore_lm)
+    assert decoder.rescorer is not None and decoder.rescorer.lm_weight == 1.0
+    assert PinyinDecoder.from_dir(lang, cfg, rescore_lm).pinyin_to_text(["bu4", "shi4"]) == "不是"
+    with pytest.raises(ValueError, match="decode.method must be one of"):
+        HlgDecoder.from_dir(lang, {"method": "beam"})
+    assert HlgDecoder.from_dir(lang, {"method": "hlg"}).rescorer is None
+    assert math.isfinite(decoder.rescorer.lm_cost(["不"]))
