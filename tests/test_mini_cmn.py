@@ -296,6 +296,15 @@ def test_range_percent_brings_range_to_target():
 
 
 @needs_espeak
+def test_an_utterance_espeak_crashes_on_is_spoken_with_a_narrower_range(spec):
+    # espeak-ng 1.51 dies with SIGSEGV on this one (base pitch 0, range 198 %) and speaks it at 150 %
+    crash = dataclasses.replace(spec, variant="Lee", pitch=0, speed=153, range_percent=198, spoken_sandhi=True,
+                                pinyin="ru2 tai4 guo2 yin3 jin4 wai4 zi1 de5 san1 ling2 tou2 ru4 le5 fang2 di4 chan3")
+    audio = synthesize_utterance(crash)
+    assert audio.dtype == np.float32 and 2.0 < len(audio) / SAMPLE_RATE < 8.0
+
+
+@needs_espeak
 def test_synthesize_utterance_is_16k_float32(spec):
     audio = synthesize_utterance(spec)
     assert audio.dtype == np.float32 and audio.ndim == 1

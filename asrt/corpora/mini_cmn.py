@@ -254,15 +254,26 @@ def espeak_input(pinyin: str, range_percent: int = 100, spoken_sandhi: bool = Fa
     return f'<speak><prosody range="{range_percent}%">{" ".join(out)}</prosody></speak>'
 
 
+def _espeak_wav(spec: UttSpec) -> bytes:
+    """espeak-ng's WAV of ``spec``. espeak-ng crashes (SIGSEGV) on a few utterances at the lowest base pitch
+    with a widened range; such an utterance is spoken with the widest range, in steps of 10 %, that works."""
+    for percent in [spec.range_percent, *range(spec.range_percent - 10, 99, -10)]:
+        cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
+               "--stdout", espeak_input(spec.pinyin, percent, spec.spoken_sandhi)]
+        proc = subprocess.run(cmd, capture_output=True)
+        if proc.returncode == 0:
+            return proc.stdout
+        if proc.returncode > 0:  # an error, not a crash: narrowing the range would not help
+            break
+    raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+
+
 def synthesize_utterance(spec: UttSpec, corpus_dir: Path | None = None) -> np.ndarray:
     """Speak ``spec.pinyin`` with espeak-ng at 16 kHz mono, in ``spec.room`` (a file under ``corpus_dir``)
     if it has one, with noise at ``spec.snr_db``; the condition's channel is applied by :func:`render`."""
     from asrt.audio import resample
 
-    cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
-           "--stdout", espeak_input(spec.pinyin, spec.range_percent, spec.spoken_sandhi)]
-    wav = subprocess.run(cmd, capture_output=True, check=True).stdout
-    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    audio, rate = sf.read(io.BytesIO(_espeak_wav(spec)), dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
     audio = resample(audio, rate, SAMPLE_RATE)
