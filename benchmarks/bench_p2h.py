@@ -47,7 +47,10 @@ def corpus_rows(table: Path) -> list[EvalRow]:
 
 def pinyin2hanzi():
     """Pinyin2Hanzi's dag search as a function of tonal syllables (it is given them without tones)."""
-    from Pinyin2Hanzi import DefaultDagParams, dag
+    try:
+        from Pinyin2Hanzi import DefaultDagParams, dag
+    except ImportError:
+        raise RuntimeError("the peer is not installed: pip install Pinyin2Hanzi==0.1.1 (or pass --no-peer)") from None
 
     params = DefaultDagParams()
 
