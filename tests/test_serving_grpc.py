@@ -2,10 +2,14 @@
 sequence, and bad input answered with status 500000."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pytest
 
+from asrt.decoding import PinyinDecoder
 from asrt.serving.proto import Stub, messages
 from conftest import Server, Utterance
 
@@ -35,6 +39,14 @@ def test_speech_all_language(stub, utterances: list[Utterance], reference: list[
         assert (r.status_code, r.status_message, r.text_result) == (200000, "", ref["text"])
     r = stub.Language(messages.LanguageRequest(pinyins=["zhong1", "guo2", "ren2", "min2"]), timeout=60)
     assert (r.status_code, r.text_result) == (200000, "中国人民")
+
+
+def test_language_is_the_word_lm_pinyin_graph(stub, model_dir: Path, reference: list[dict]) -> None:
+    """Language answers what the packaged model's LG_pinyin.fst search (asrt p2h) answers."""
+    p2h = PinyinDecoder.from_dir(model_dir, json.loads((model_dir / "metadata.json").read_text())["decode"])
+    for ref in reference:
+        r = stub.Language(messages.LanguageRequest(pinyins=ref["pinyin"]), timeout=60)
+        assert (r.status_code, r.text_result) == (200000, p2h.pinyin_to_text(ref["pinyin"]))
 
 
 def test_stream_of_one_utterance(stub, utterances: list[Utterance], reference: list[dict]) -> None:

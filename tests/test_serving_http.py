@@ -9,11 +9,13 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from asrt.decoding import PinyinDecoder
 from conftest import Server, Utterance
 
 
@@ -115,6 +117,15 @@ def test_language(server: Server) -> None:
     assert answer == b'{"result": "\\u4e2d\\u56fd\\u4eba\\u6c11", "status_code": 200000, "status_message": "language level"}'
     assert json.loads(answer)["result"] == "中国人民"
     assert post(server, "/language", b'{"sequence_pinyin": []}')[2] == asrt_answer("", 200000, "language level")
+
+
+def test_language_is_the_word_lm_pinyin_graph(server: Server, model_dir: Path, reference: list[dict]) -> None:
+    """/language answers what the packaged model's LG_pinyin.fst search (asrt p2h) answers."""
+    p2h = PinyinDecoder.from_dir(model_dir, json.loads((model_dir / "metadata.json").read_text())["decode"])
+    assert (model_dir / "LG_pinyin.fst").is_file() and (model_dir / "lexiconp.txt").is_file()
+    for ref in reference:
+        body = json.dumps({"sequence_pinyin": ref["pinyin"]}).encode()
+        assert json.loads(post(server, "/language", body)[2])["result"] == p2h.pinyin_to_text(ref["pinyin"])
 
 
 @pytest.mark.parametrize("method,path", [("POST", "/foo"), ("POST", "/speech/extra"), ("GET", "/nothing/here"),
