@@ -30,12 +30,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-utts", type=int, default=None, help="decode only the first N cuts (default: all)")
     p.add_argument("--beam", type=float, default=None, help="override metadata.json's decode.beam")
     p.add_argument("--max-active", type=int, default=None, help="override metadata.json's decode.max_active")
+    p.add_argument("--rescore-lm", type=Path, default=None, help="also time decode.method rescore with this "
+                   "rescoring LM (stage 4's lm_rescore.bin) and the decode section's rescoring settings")
     return p.parse_args()
 
 
-def time_decoding(model, decoder: HlgDecoder, cuts) -> dict[str, float]:
-    """Decode each cut; return utterances, audio seconds and seconds spent in forward, greedy and HLG search."""
-    utts, audio_s, t_model, t_greedy, t_hlg = 0, 0.0, 0.0, 0.0, 0.0
+def time_decoding(model, decoder: HlgDecoder, cuts, rescorer: HlgDecoder | None = None) -> dict[str, float]:
+    """Decode each cut; return utterances, audio seconds and seconds spent in forward, greedy and HLG search
+    (and in ``rescorer``'s lattice search and n-best rescoring)."""
+    utts, audio_s, t_model, t_greedy, t_hlg, t_rescore = 0, 0.0, 0.0, 0.0, 0.0, 0.0
     for cut in cuts:
         feats = torch.from_numpy(cut.load_features()).unsqueeze(0)
         lengths = torch.tensor([feats.shape[1]])
@@ -51,11 +54,15 @@ def time_decoding(model, decoder: HlgDecoder, cuts) -> dict[str, float]:
         t2 = time.perf_counter()
         decoder.decode(lp)
         t3 = time.perf_counter()
+        if rescorer is not None:
+            rescorer.decode(lp)
+            t_rescore += time.perf_counter() - t3
         utts, audio_s = utts + 1, audio_s + cut.duration
         t_model, t_greedy, t_hlg = t_model + t1 - t0, t_greedy + t2 - t1, t_hlg + t3 - t2
     if utts == 0:
         raise ValueError("the cuts manifest is empty")
-    return {"utts": utts, "audio_s": audio_s, "model_s": t_model, "greedy_s": t_greedy, "hlg_s": t_hlg}
+    return {"utts": utts, "audio_s": audio_s, "model_s": t_model, "greedy_s": t_greedy, "hlg_s": t_hlg,
+            "rescore_s": t_rescore}
 
 
 def main() -> None:
@@ -74,7 +81,12 @@ def main() -> None:
     t1 = time.perf_counter()
     decoder = HlgDecoder.from_dir(args.model_dir, metadata.get("decode"), beam=args.beam, max_active=args.max_active)
     t2 = time.perf_counter()
-    r = time_decoding(model, decoder, itertools.islice(load_manifest_lazy(args.cuts), args.max_utts))
+    rescorer = None
+    if args.rescore_lm:
+        require_files(args.rescore_lm, hint="run stage 4 with lm.rescore_order above 0")
+        rescorer = HlgDecoder.from_dir(args.model_dir, {**metadata.get("decode", {}), "method": "rescore"},
+                                       args.rescore_lm, beam=args.beam, max_active=args.max_active)
+    r = time_decoding(model, decoder, itertools.islice(load_manifest_lazy(args.cuts), args.max_utts), rescorer)
 
     print(machine_header(str(torch.get_num_threads())))
     print(f"\nDecoding `{args.cuts}` with `{args.model_dir}` ({metadata.get('model', 'unknown model')}); "
@@ -84,6 +96,8 @@ def main() -> None:
         ["acoustic model forward", utts, audio, f"{r['model_s'] / r['audio_s']:.4f}"],
         ["greedy CTC (model + best path)", utts, audio, f"{(r['model_s'] + r['greedy_s']) / r['audio_s']:.4f}"],
         ["HLG (model + HlgDecoder.decode)", utts, audio, f"{(r['model_s'] + r['hlg_s']) / r['audio_s']:.4f}"],
+        *([["rescore (model + lattice search + n-best rescoring)", utts, audio,
+            f"{(r['model_s'] + r['rescore_s']) / r['audio_s']:.4f}"]] if rescorer else []),
     ]))
     size_mb = (args.model_dir / "HLG.fst").stat().st_size / 1e6
     print()
