@@ -20,13 +20,12 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from asrt.fileio import atomic_path
+from asrt.fileio import atomic_path, read_symbol_table
 from asrt.names import LM_TEXT_FILE, RESCORE_LM_FILE, WORDS_FILE
 
 
 def build_lms(lang_dir: Path, out_arpa: Path, cfg: dict) -> None:
     """Stage 4: the graph's LM ``out_arpa`` and, with ``cfg["rescore_order"]``, the rescoring LM beside it."""
-    from asrt.fileio import read_symbol_table
     from asrt.graph import RESERVED_WORDS
 
     lang_dir, out_arpa = Path(lang_dir), Path(out_arpa)

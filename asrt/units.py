@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -311,9 +311,11 @@ def pinyin_lexicon(text: LangText, pseudo_count: float, toneless: bool = False) 
     for word in sorted(extra):
         seen, others = counts.get(word, Counter()), extra[word]
         if toneless:
-            seen = sum((Counter({_toneless(r): c}) for r, c in seen.items()), Counter())
-            others = [_toneless(r) for r in others]
-        for reading, cost in pronunciation_costs(word, seen, others, pseudo_count).items():
+            merged: Counter = Counter()
+            for reading, count in seen.items():
+                merged[_toneless(reading)] += count
+            seen, others = merged, [_toneless(r) for r in others]
+        for reading, cost in pronunciation_costs(seen, others, pseudo_count).items():
             lexicon[(word, reading)] = cost
     return lexicon
 

@@ -81,8 +81,8 @@ def dictionary_readings(word: str) -> list[str]:
     return readings
 
 
-def pronunciation_costs(word: str, counts: Counter, extra: Iterable[str], pseudo_count: float) -> dict[str, float]:
-    """``-ln(p / p_max)`` of each reading of ``word``: its context counts plus ``pseudo_count`` for each
+def pronunciation_costs(counts: Counter, extra: Iterable[str], pseudo_count: float) -> dict[str, float]:
+    """``-ln(p / p_max)`` of each reading of a word: its context ``counts`` plus ``pseudo_count`` for each
     reading (``extra`` ones included), so the most frequent reading costs 0."""
     readings = {r: c + pseudo_count for r, c in counts.items()}
     for r in extra:
