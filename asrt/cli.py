@@ -9,7 +9,20 @@ from pathlib import Path
 
 from asrt.config import load_config
 from asrt.names import DECODE_DIR, HLG_FILE, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path, recipe_paths
-from asrt.serving.server import GRPC_PORT, HTTP_PORT, MAX_BODY_MB, PROTOCOLS
+from asrt.serving.server import GRPC_PORT, HTTP_PORT, PROTOCOLS
+
+
+# asrt serve's limit options: the serve section's keys (asrt/conf/serve.yaml), their types and help.
+SERVE_LIMITS = {
+    "max_syllables": (int, "most pinyin syllables per /language request"),
+    "max_audio_seconds": (float, "longest audio per request or gRPC Stream, in seconds"),
+    "max_body_mb": (float, "largest HTTP request body or gRPC message, in MiB"),
+    "request_seconds": (float, "seconds a request may wait and run before it fails"),
+    "max_streams": (int, "gRPC Streams open at once"),
+    "stream_idle_seconds": (float, "seconds a gRPC Stream may send nothing before it is closed"),
+    "header_seconds": (float, "seconds for an HTTP request's headers to arrive"),
+    "body_seconds": (float, "seconds for an HTTP request's body to arrive after its headers"),
+}
 
 
 def _corpus_splits(corpus_name: str):
@@ -196,14 +209,14 @@ def cmd_p2h(args) -> None:
 
 def cmd_serve(args) -> None:
     """Serve a packaged model over ASRT's HTTP and/or gRPC protocols until SIGTERM."""
+    from asrt.serving.limits import ServeLimits
     from asrt.serving.server import serve
 
-    if args.max_body_mb <= 0:
-        raise ValueError(f"--max-body-mb must be positive, got {args.max_body_mb}")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    serve(args.model_dir, tuple(args.protocol), args.host, args.http_port, args.grpc_port, args.workers,
-          int(args.max_body_mb * (1 << 20)))
+    limits = ServeLimits.from_config(load_config(args.config).get("serve", {}),
+                                     **{name: getattr(args, name) for name in SERVE_LIMITS})
+    serve(args.model_dir, limits, tuple(args.protocol), args.host, args.http_port, args.grpc_port, args.workers)
 
 
 def cmd_client(args) -> int:
@@ -356,8 +369,9 @@ def _add_service_verbs(sub) -> None:
     sp.add_argument("--grpc-port", type=int, default=GRPC_PORT)
     sp.add_argument("--workers", type=int, default=None,
                     help="requests recognised at once (default: one per usable core)")
-    sp.add_argument("--max-body-mb", type=float, default=MAX_BODY_MB,
-                    help="largest HTTP request body or gRPC message, in MiB")
+    sp.add_argument("--config", help="YAML whose serve section overrides the limits of asrt/conf/serve.yaml")
+    for name, (kind, help_text) in SERVE_LIMITS.items():
+        sp.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text + " (default: serve.yaml)")
     sp = _verb(sub, "client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server",
                extra="serve")
     sp.add_argument("--protocol", choices=PROTOCOLS, default="http")

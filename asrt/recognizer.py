@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from asrt.onnx_model import onnx_log_probs, onnx_session
 from asrt.checkpoint import load_model
 
 BACKENDS = ("torch", "onnx")
+# Audio shorter than the models' shortest input (MIN_FRAMES feature frames of 10 ms) recognises to nothing;
+# lhotse's extractor would fail on less than one 25 ms window.
+MIN_SAMPLES = MIN_FRAMES * SAMPLE_RATE // 100
 
 
 @dataclass
@@ -86,6 +90,8 @@ class Recognizer:
     @torch.no_grad()
     def log_probs(self, samples: np.ndarray) -> np.ndarray:
         """CTC log-probs ``[T', V]`` of one piece of 16 kHz mono audio."""
+        if len(samples) < MIN_SAMPLES:
+            return np.zeros((0, len(self.tokens)), dtype=np.float32)
         feats = torch.from_numpy(self.extractor.extract(samples.astype(np.float32), SAMPLE_RATE))
         if feats.shape[0] < MIN_FRAMES:
             return np.zeros((0, len(self.tokens)), dtype=np.float32)
@@ -95,18 +101,22 @@ class Recognizer:
         lp, lens = self.model(feats.unsqueeze(0).to(self.device), torch.tensor([feats.shape[0]], device=self.device))
         return lp[0, : lens[0]].cpu().numpy()
 
-    def recognize(self, samples: np.ndarray) -> Recognition:
-        """Recognise 16 kHz mono float audio of any length."""
+    def recognize(self, samples: np.ndarray, between_pieces: Callable[[], None] | None = None) -> Recognition:
+        """Recognise 16 kHz mono float audio of any length (too short for one feature frame: nothing).
+        ``between_pieces`` is called before each piece of long audio (a server's check whether the
+        client still waits: it raises to stop)."""
         bounds = [0, *split_points(samples, SAMPLE_RATE, self.max_chunk_seconds), len(samples)]
         pinyin, words = [], []
         for start, end in zip(bounds[:-1], bounds[1:]):
+            if between_pieces is not None:
+                between_pieces()
             lp = self.log_probs(samples[start:end])
             if self.tokens.units.is_pinyin:
                 pinyin += self.tokens.decode(ctc_greedy(lp))
             words += self.decoder.decode(lp)
         return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
 
-    def pinyin_to_text(self, syllables: list[str]) -> str:
+    def pinyin_to_text(self, syllables: list[str], between_pieces: Callable[[], None] | None = None) -> str:
         """Characters for a pinyin sequence (ASRT's ``/language`` service): tonal, or toneless for a
         toneless-pinyin model; a model of other units has no pinyin to read."""
         if not self.tokens.units.is_pinyin:
@@ -114,4 +124,4 @@ class Recognizer:
                              "it cannot convert pinyin to text")
         if self.pinyin_decoder is None:
             raise FileNotFoundError(f"this model directory has no {P2H_FILE}: package it again (stages 5 and 8)")
-        return self.pinyin_decoder.pinyin_to_text(syllables)
+        return self.pinyin_decoder.pinyin_to_text(syllables, between_pieces)

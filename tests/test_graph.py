@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from asrt.decoding import HlgDecoder, PinyinDecoder, ctc_greedy
+from asrt.decoding import P2H_PIECE_SYLLABLES, HlgDecoder, PinyinDecoder, ctc_greedy
 from asrt.fileio import read_symbol_table
 from asrt.cli import main
 from asrt.graph import add_disambig_symbols, build_ctc_topo, compile_hlg, write_disambig_lang
@@ -317,6 +317,15 @@ def test_pinyin_to_text(p2h: PinyinDecoder) -> None:
     assert p2h.pinyin_to_text(["yin2", "hang2"]) == "银行"
     assert p2h.pinyin_to_text(["ni3", "ni3"]) == "你你"
     assert p2h.pinyin_to_text([]) == ""
+
+
+def test_long_pinyin_is_converted_in_pieces(p2h: PinyinDecoder) -> None:
+    """More than P2H_PIECE_SYLLABLES syllables: equal pieces, each converted alone, a check before each."""
+    sentence = ["ni3", "hao3", "ma5", "bu4", "shi4"]
+    repeats = P2H_PIECE_SYLLABLES // len(sentence) * 2  # exactly two pieces, each of whole sentences
+    checks = []
+    assert p2h.pinyin_to_text(sentence * repeats, lambda: checks.append(1)) == "你好吗不是" * repeats
+    assert len(checks) == 2
 
 
 def test_pinyin_to_text_skips_a_syllable_no_word_is_read_as(p2h: PinyinDecoder) -> None:

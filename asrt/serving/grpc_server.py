@@ -2,29 +2,34 @@
 
 Every failure is answered in the protocol's own form, a response with ``status_code`` 500000 and the
 reason in ``status_message``; only a message over the size limit is refused by gRPC itself
-(``RESOURCE_EXHAUSTED``) before it reaches the service.
+(``RESOURCE_EXHAUSTED``) before it reaches the service. Work for a call that ends early (the client
+cancels, leaves or passes its deadline) is withdrawn.
 """
 from __future__ import annotations
 
 import functools
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import grpc
 
 from asrt.audio import pcm_to_float
+from asrt.names import SAMPLE_RATE
 from asrt.recognizer import Recognition
 from asrt.serving.protocol import FAILED, OK, RequestError, internal_error_message
 from asrt.serving.proto import add_servicer, messages
 from asrt.serving.service import RecognitionService
 from asrt.serving.stream import StreamSegmenter
+from asrt.serving.workers import Job, Stopped
 
 log = logging.getLogger(__name__)
 
-# Threads that hold RPCs; a Stream holds one for its whole life, so there are more of them than
-# recognition workers (those bound the CPU work).
-RPC_THREADS = 64
+# Threads that hold RPCs beside those of the open Streams (each holds one for its whole life, and there
+# are at most serve.max_streams of them), so that streams can never take every thread from unary calls.
+UNARY_RPC_THREADS = 32
 
 
 def _failures_answered(response_type: type) -> Callable:
@@ -35,7 +40,13 @@ def _failures_answered(response_type: type) -> Callable:
         def wrapper(self, request, context):
             try:
                 return handler(self, request, context)
-            except ValueError as e:  # bad audio or request: the message is meant for the client
+            except Stopped as e:
+                if e.reason == "cancelled":  # the client cancelled or left: nobody reads an answer
+                    log.info("gRPC %s: the client left; its work was withdrawn", handler.__name__)
+                    return response_type()
+                log.warning("gRPC %s: %s", handler.__name__, e)
+                return response_type(status_code=FAILED, status_message=self.service.limits.deadline_message())
+            except ValueError as e:  # bad audio or request, or over a limit: the message is meant for the client
                 log.warning("gRPC %s: %s", handler.__name__, e)
                 return response_type(status_code=FAILED, status_message=str(e))
             except Exception as e:  # noqa: BLE001 - a bug must not take the server down
@@ -55,55 +66,128 @@ def _pcm(request) -> tuple[bytes, int, int, int]:
     return w.samples, w.sample_rate, w.channels, w.byte_width
 
 
+def _result(job: Job, context):
+    """The result of ``job``, withdrawn if the RPC ends first (cancelled, past its deadline, disconnected)."""
+    if not context.add_callback(job.cancel):  # the RPC had already ended
+        job.cancel()
+    return job.future.result()
+
+
+class _StreamIdle(Exception):
+    """A Stream's client sent nothing for ``stream_idle_seconds``."""
+
+
+def _chunks(request_iterator: Iterator, idle_seconds: float) -> Iterator:
+    """The requests of a Stream, read by a thread of their own so that waiting for the next one can time
+    out (:class:`_StreamIdle`); the thread ends when the RPC does."""
+    arrived: queue.Queue = queue.Queue(maxsize=2)
+    end = object()
+
+    def read() -> None:
+        try:
+            for request in request_iterator:
+                arrived.put(request)
+            arrived.put(end)
+        except Exception as e:  # noqa: BLE001 - the RPC ended (cancelled, closed): hand it to the reader
+            arrived.put(e)
+
+    threading.Thread(target=read, name="asrt-grpc-stream-reader", daemon=True).start()
+    while True:
+        try:
+            item = arrived.get(timeout=idle_seconds)
+        except queue.Empty:
+            raise _StreamIdle from None
+        if item is end:
+            return
+        if isinstance(item, Exception):
+            raise item
+        yield item
+
+
 class AsrtServicer:
     """The four methods of ASRT's gRPC interface."""
 
     def __init__(self, service: RecognitionService) -> None:
         self.service = service
+        self._streams = threading.BoundedSemaphore(service.limits.max_streams)
 
-    def _recognize(self, request) -> Recognition:
-        return self.service.recognize_pcm(*_pcm(request)).result()
+    def _recognize(self, request, context) -> Recognition:
+        return _result(self.service.recognize_pcm(*_pcm(request), timeout=context.time_remaining()), context)
 
     @_failures_answered(messages.SpeechResponse)
     def Speech(self, request, context):
         """Tonal pinyin of one recording."""
-        return messages.SpeechResponse(status_code=OK, result_data=self._recognize(request).pinyin)
+        return messages.SpeechResponse(status_code=OK, result_data=self._recognize(request, context).pinyin)
 
     @_failures_answered(messages.TextResponse)
     def All(self, request, context):
         """Characters of one recording."""
-        return messages.TextResponse(status_code=OK, text_result=self._recognize(request).text)
+        return messages.TextResponse(status_code=OK, text_result=self._recognize(request, context).text)
 
     @_failures_answered(messages.TextResponse)
     def Language(self, request, context):
         """Characters for a tonal pinyin sequence."""
-        text = self.service.pinyin_to_text(list(request.pinyins)).result()
-        return messages.TextResponse(status_code=OK, text_result=text)
+        job = self.service.pinyin_to_text(list(request.pinyins), timeout=context.time_remaining())
+        return messages.TextResponse(status_code=OK, text_result=_result(job, context))
 
     def Stream(self, request_iterator, context) -> Iterator:
         """Partial (206000) and committed (200000) results as chunks arrive; a final 200000 at the end.
 
-        A chunk that cannot be used ends the stream with a 500000 response that says why.
+        A chunk that cannot be used, a stream over the server's limits (streams open at once, seconds of
+        audio, seconds without a chunk) ends the stream with a 500000 response that says why.
         """
-        segmenter = StreamSegmenter(lambda samples: self.service.recognize_samples(samples).result().text)
+        limits = self.service.limits
+        if not self._streams.acquire(blocking=False):
+            log.warning("gRPC Stream refused: %d streams are open", limits.max_streams)
+            yield messages.TextResponse(status_code=FAILED, status_message=(
+                f"This server already has {limits.max_streams} streams open, its limit; try again later."))
+            return
         try:
-            for request in request_iterator:
-                for code, text in segmenter.feed(pcm_to_float(*_pcm(request))):
+            yield from self._stream(request_iterator, context)
+        finally:
+            self._streams.release()
+
+    def _stream(self, request_iterator, context) -> Iterator:
+        limits = self.service.limits
+        segmenter = StreamSegmenter(lambda samples: _result(self.service.recognize_samples(
+            samples, timeout=context.time_remaining()), context).text)
+        seconds = 0.0
+        try:
+            for request in _chunks(request_iterator, limits.stream_idle_seconds):
+                samples = pcm_to_float(*_pcm(request))
+                seconds += len(samples) / SAMPLE_RATE
+                limits.check_audio_seconds(seconds)
+                for code, text in segmenter.feed(samples):
                     yield messages.TextResponse(status_code=code, text_result=text)
             code, text = segmenter.finish()
             yield messages.TextResponse(status_code=code, text_result=text)
+        except _StreamIdle:
+            log.info("gRPC Stream: nothing received for %g s; closing it", limits.stream_idle_seconds)
+            yield messages.TextResponse(status_code=FAILED, status_message=(
+                f"Nothing was received for {limits.stream_idle_seconds:g} s, this server's limit; the stream "
+                "is closed."))
+        except Stopped as e:
+            if e.reason == "cancelled":
+                log.info("gRPC Stream: the client left; its work was withdrawn")
+                return
+            log.warning("gRPC Stream: %s", e)
+            yield messages.TextResponse(status_code=FAILED, status_message=limits.deadline_message())
         except ValueError as e:
             log.warning("gRPC Stream: %s", e)
             yield messages.TextResponse(status_code=FAILED, status_message=str(e))
         except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+            if not context.is_active():  # the client cancelled or went away: an ordinary end
+                log.info("gRPC Stream: the client cancelled it")
+                return
             log.exception("gRPC Stream failed")
             yield messages.TextResponse(status_code=FAILED, status_message=internal_error_message(e))
 
 
-def start_grpc_server(service: RecognitionService, host: str, port: int, max_message_bytes: int) -> tuple[grpc.Server, int]:
+def start_grpc_server(service: RecognitionService, host: str, port: int) -> tuple[grpc.Server, int]:
     """Bind ``host:port`` (0 picks a free port), start serving and return the server and its port."""
-    server = grpc.server(ThreadPoolExecutor(RPC_THREADS, thread_name_prefix="asrt-grpc"), options=[
-        ("grpc.max_receive_message_length", max_message_bytes),
+    threads = service.limits.max_streams + UNARY_RPC_THREADS
+    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="asrt-grpc"), options=[
+        ("grpc.max_receive_message_length", service.limits.max_body_bytes),
         ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
     ])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

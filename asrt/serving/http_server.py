@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future
 from typing import Callable
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from asrt.serving.limits import LimitExceeded
 from asrt.serving.protocol import (
     FAILED, LEVEL_MESSAGES, OK, ROOT_MESSAGE, UNKNOWN_ROUTE, AsrtResponse, LanguageRequest, PcmRequest,
     asrt_json, decode_samples, internal_error_message, parse_body,
 )
 from asrt.serving.service import RecognitionService
+from asrt.serving.workers import Job, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +69,37 @@ def _json_body_doc(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
-class BodySizeLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` before anything parses them (413 under
-    ``/v1/``, ASRT's HTTP 200 + 500000 elsewhere)."""
+class RequestLimits:
+    """ASGI middleware: refuse a request body over ``max_bytes``, or one that has not arrived
+    ``body_seconds`` after the request's headers, before anything parses it (413 or 408 under ``/v1/``,
+    ASRT's HTTP 200 + 500000 elsewhere); and answer ``HEAD`` on every ``GET`` route (its headers, no body)."""
 
-    def __init__(self, app: Callable, max_bytes: int) -> None:
+    def __init__(self, app: Callable, max_bytes: int, body_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope["method"] == "HEAD":
+            scope, send = dict(scope, method="GET"), _without_body(send)
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            return await self._refuse(scope, receive, send)
+            return await self._refuse_size(scope, receive, send)
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.body_seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                return await self._refuse_slow(scope, receive, send)
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
-                return await self._refuse(scope, receive, send)
+                return await self._refuse_size(scope, receive, send)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
@@ -105,7 +114,7 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def _refuse_size(self, scope: dict, receive: Callable, send: Callable) -> None:
         # Read and drop the rest of the body first (for a bounded time): a connection closed with unread
         # data is reset, and the client would lose the answer.
         async def drain() -> None:
@@ -116,26 +125,84 @@ class BodySizeLimit:
             await asyncio.wait_for(drain(), DRAIN_SECONDS)
         except asyncio.TimeoutError:
             pass
-        reason = (f"Request body is larger than this server's limit of {self.max_bytes} bytes; send shorter "
-                  "audio or start asrt serve with a larger --max-body-mb.")
-        if scope["path"].startswith(MODERN_PREFIX):
-            response = JSONResponse({"detail": reason}, status_code=413)
-        else:
-            response = asrt_response("", FAILED, reason)
-        await response(scope, receive, send)
+        await _refusal(scope, 413, f"Request body is larger than this server's limit of {self.max_bytes} bytes; "
+                                   "send shorter audio or start asrt serve with a larger --max-body-mb.")(
+            scope, receive, send)
+
+    async def _refuse_slow(self, scope: dict, receive: Callable, send: Callable) -> None:
+        log.info("%s %s: body not received within %g s; closing the connection", scope["method"], scope["path"],
+                 self.body_seconds)
+        await _refusal(scope, 408, f"The request body did not arrive within this server's limit of "
+                                   f"{self.body_seconds:g} s; send it at once.", close=True)(scope, receive, send)
 
 
-def create_app(service: RecognitionService, max_body_bytes: int) -> Callable:
-    """The HTTP application (ASGI), wrapped in the body-size limit."""
+def _refusal(scope: dict, status: int, reason: str, close: bool = False) -> Response:
+    """A refused request's answer: HTTP ``status`` under ``/v1/``, ASRT's 200 + 500000 elsewhere."""
+    headers = {"connection": "close"} if close else None
+    if scope["path"].startswith(MODERN_PREFIX):
+        return JSONResponse({"detail": reason}, status_code=status, headers=headers)
+    response = asrt_response("", FAILED, reason)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _without_body(send: Callable) -> Callable:
+    """``send`` for a HEAD request answered as GET: the same headers, an empty body."""
+
+    async def send_head(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready; its work was withdrawn."""
+
+
+async def _disconnected(receive: Callable) -> None:
+    """Return when the client has disconnected (its request body already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def outcome(request: Request, job: Job):
+    """The result of ``job``; withdraws the job and raises :class:`ClientGone` if the client disconnects
+    first (or the request is abandoned in any other way)."""
+    work = asyncio.wrap_future(job.future)
+    gone = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():
+            job.cancel()
+    if not work.done():
+        work.cancel()
+        raise ClientGone
+    return work.result()
+
+
+def create_app(service: RecognitionService) -> Callable:
+    """The HTTP application (ASGI), wrapped in the request limits of ``service.limits``."""
     app = FastAPI(title="asrt recognition service", version="1",
                   description="Mandarin speech recognition; ASRT-compatible routes plus `/v1/recognize`.")
 
-    async def asrt_level(request: Request, level: str, work: Callable[[bytes], Future],
+    async def asrt_level(request: Request, level: str, start: Callable[[bytes], Job],
                          result: Callable = lambda r: r) -> Response:
-        """Answer an ASRT route: ``work`` starts recognition of the body, ``result`` picks the answer."""
+        """Answer an ASRT route: ``start`` checks the body and starts its job, ``result`` picks the answer."""
         try:
-            answer = result(await asyncio.wrap_future(work(await request.body())))
-        except ValueError as e:  # bad audio or request: the message is meant for the client
+            body = await request.body()
+            answer = result(await outcome(request, await asyncio.to_thread(start, body)))
+        except ClientGone:
+            log.info("POST /%s: the client left; its work was withdrawn", level)
+            return Response(status_code=499)
+        except Stopped as e:  # the server's own deadline (a client that cancels is ClientGone)
+            log.warning("POST /%s: %s", level, e)
+            return asrt_response("", FAILED, service.limits.deadline_message())
+        except ValueError as e:  # bad audio or request, or over a limit: the message is meant for the client
             log.warning("POST /%s: %s", level, e)
             return asrt_response("", FAILED, str(e))
         except Exception as e:  # noqa: BLE001 - a bug must not take the server down
@@ -143,7 +210,7 @@ def create_app(service: RecognitionService, max_body_bytes: int) -> Callable:
             return asrt_response("", FAILED, internal_error_message(e))
         return asrt_response(answer, OK, LEVEL_MESSAGES[level])
 
-    def recognize_body(body: bytes) -> Future:
+    def recognize_body(body: bytes) -> Job:
         req = parse_body(PcmRequest, body)
         return service.recognize_pcm(decode_samples(req.samples), req.sample_rate, req.channels, req.byte_width)
 
@@ -175,11 +242,20 @@ def create_app(service: RecognitionService, max_body_bytes: int) -> Callable:
     @app.post(MODERN_PREFIX + "recognize", response_model=Transcript, tags=["v1"],
               summary="Recognise an uploaded WAV or FLAC file (any rate, depth, channels and length)",
               responses={400: {"description": "the file is not usable audio"},
-                         413: {"description": "the upload is over the size limit"}})
-    async def recognize(file: UploadFile) -> Transcript:
+                         413: {"description": "the upload or its audio is over the server's limits"},
+                         503: {"description": "recognition did not finish within the server's time limit"}})
+    async def recognize(file: UploadFile, request: Request) -> Transcript:
         data = await file.read()
         try:
-            r = await asyncio.wrap_future(service.recognize_file(data, file.filename or "upload"))
+            job = await asyncio.to_thread(service.recognize_file, data, file.filename or "upload")
+            r = await outcome(request, job)
+        except ClientGone:
+            log.info("POST %srecognize: the client left; its work was withdrawn", MODERN_PREFIX)
+            return Response(status_code=499)
+        except Stopped:
+            raise HTTPException(status_code=503, detail=service.limits.deadline_message()) from None
+        except LimitExceeded as e:
+            raise HTTPException(status_code=413, detail=str(e)) from None
         except ValueError as e:
             log.warning("POST %srecognize: %s", MODERN_PREFIX, e)
             raise HTTPException(status_code=400, detail=str(e)) from None
@@ -189,9 +265,10 @@ def create_app(service: RecognitionService, max_body_bytes: int) -> Callable:
     async def health() -> Health:
         return Health(status="ok", model=service.model_name)
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+                   include_in_schema=False)
     async def unknown_route(path: str, request: Request):
         return asrt_response("", UNKNOWN_ROUTE, f"Unknown route {request.method} /{path}; ASRT's routes are "
                                                 "POST /speech, /all and /language.")
 
-    return BodySizeLimit(app, max_body_bytes)
+    return RequestLimits(app, service.limits.max_body_bytes, service.limits.body_seconds)

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asrt.names import SAMPLE_RATE
 
@@ -29,7 +29,9 @@ class RequestError(ValueError):
 
 
 class PcmRequest(BaseModel):
-    """Body of ``POST /speech`` and ``POST /all``."""
+    """Body of ``POST /speech`` and ``POST /all`` (strict JSON types: ``16000``, not ``"16000"`` or ``true``)."""
+
+    model_config = ConfigDict(strict=True)
 
     samples: str = Field(description="base64 (URL-safe, as ASRT's clients send, or standard) of raw "
                                      "little-endian PCM without a header")
@@ -41,6 +43,8 @@ class PcmRequest(BaseModel):
 
 class LanguageRequest(BaseModel):
     """Body of ``POST /language``."""
+
+    model_config = ConfigDict(strict=True)
 
     sequence_pinyin: list[str] = Field(description="tonal pinyin syllables", examples=[["ni3", "hao3"]])
 
