@@ -3,7 +3,9 @@
 
 - ``lm.arpa``: the LM of the decoding graph (``lm.order``, pruned by ``lm.prune``);
 - ``lm_rescore.bin``: with ``lm.rescore_order`` above 0, a larger LM (``lm.rescore_prune``) in KenLM's
-  binary format (``build_binary``), which ``decode.method: rescore`` scores n-best lists with.
+  binary format (``build_binary``), which ``decode.method: rescore`` scores n-best lists with;
+- ``lm_rescore_char.bin``: with ``lm.rescore_char_order`` above 0, an unpruned n-gram over the LM text's
+  characters (:func:`characters`), which ``decode.method: rescore`` adds with ``decode.char_lm_weight``.
 
 Both give every lexicon word the LM text never has as a word of its own (with a word LM, characters seen
 only inside longer words) a 1-gram sharing ``<unk>``'s probability, so that a word outside the vocabulary
@@ -21,11 +23,12 @@ from pathlib import Path
 from typing import Iterable
 
 from asrt.fileio import atomic_path, read_symbol_table
-from asrt.names import LM_TEXT_FILE, RESCORE_LM_FILE, WORDS_FILE
+from asrt.names import CHAR_RESCORE_LM_FILE, LM_TEXT_FILE, RESCORE_LM_FILE, WORDS_FILE
 
 
 def build_lms(lang_dir: Path, out_arpa: Path, cfg: dict) -> None:
-    """Stage 4: the graph's LM ``out_arpa`` and, with ``cfg["rescore_order"]``, the rescoring LM beside it."""
+    """Stage 4: the graph's LM ``out_arpa`` and, with ``cfg["rescore_order"]`` and ``cfg["rescore_char_order"]``,
+    the word and character rescoring LMs beside it."""
     from asrt.graph import RESERVED_WORDS
 
     lang_dir, out_arpa = Path(lang_dir), Path(out_arpa)
@@ -42,6 +45,28 @@ def build_lms(lang_dir: Path, out_arpa: Path, cfg: dict) -> None:
         arpa.unlink()
     else:
         rescore.unlink(missing_ok=True)
+    build_char_lm(text, out_arpa.with_name(CHAR_RESCORE_LM_FILE), int(cfg.get("rescore_char_order") or 0))
+
+
+def characters(words: Iterable[str]) -> str:
+    """A sentence's words as the character LM counts them: every character a unit of its own."""
+    return " ".join("".join(words))
+
+
+def build_char_lm(text: Path, out: Path, order: int) -> None:
+    """An unpruned ``order``-gram over the characters of ``text`` in KenLM's binary format at ``out``;
+    ``order`` 0 removes ``out``."""
+    out = Path(out)
+    if order <= 0:
+        out.unlink(missing_ok=True)
+        return
+    chars, arpa = out.with_suffix(".txt"), out.with_suffix(".arpa")
+    chars.write_text("".join(characters(line.split()) + "\n" for line in Path(text).read_text(encoding="utf-8")
+                             .splitlines()), encoding="utf-8")
+    train_ngram(chars, arpa, order)
+    chars.unlink()
+    build_binary(arpa, out)
+    arpa.unlink()
 
 
 def _kenlm_tool(name: str) -> str:

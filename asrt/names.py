@@ -8,6 +8,7 @@ A recipe's files (``--data-dir``, default ``data``; ``--exp-dir``, default ``exp
     data/lang[_<units>]/                            tokens.txt, lexicon[p].txt, words.txt, lm_text.txt (2), HLG.fst, LG_pinyin.fst (5)
     data/fbank/<corpus>_cuts_<split>.jsonl.gz       cuts with features (3), stored in <corpus>_feats_<split>/
     data/lm_<lm unit>/lm.arpa, lm_rescore.bin       the graph's n-gram LM, the rescoring LM (4; lm_word, lm_char)
+    data/lm_<lm unit>/lm_rescore_char.bin           the character rescoring LM (4)
     exp/<config>/                                   model.pt, epoch-<E>.pt, checkpoints/ (6), decode/ (7), model/ (8)
 
 A union of corpora (``multi_cn``) names its splits ``<member>_<split>``, so its files are
@@ -47,6 +48,7 @@ MANIFEST_DIR = "manifests"
 FEATURE_DIR = "fbank"
 ARPA_FILE = "lm.arpa"  # in the LM directory, data/lm_<lm.unit> (stage 4)
 RESCORE_LM_FILE = "lm_rescore.bin"  # beside ARPA_FILE and in a packaged model: KenLM binary
+CHAR_RESCORE_LM_FILE = "lm_rescore_char.bin"  # beside RESCORE_LM_FILE: the character n-gram for rescoring
 LANG_DIR = "lang"
 
 

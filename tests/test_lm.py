@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from asrt.lm import run_showing_stderr, train_ngram
+from asrt.lm import build_char_lm, characters, run_showing_stderr, train_ngram
 
 
 def test_stderr_is_shown_as_it_comes_and_its_tail_kept(capfd):
@@ -30,3 +30,21 @@ def test_lmplz_meter_reaches_stderr_and_failures_quote_it(tmp_path, capfd):
     with pytest.raises(RuntimeError, match=r"(?s)lmplz failed:.*No such file"):
         train_ngram(tmp_path / "missing.txt", tmp_path / "bad.arpa", 3, memory="5%")
     assert not (tmp_path / "bad.arpa").exists()
+
+
+def test_character_lm_counts_the_characters_of_words(tmp_path):
+    if shutil.which("lmplz") is None:
+        pytest.skip("lmplz is not on PATH (source path.sh)")
+    import kenlm
+
+    assert characters(["你好", "吗"]) == "你 好 吗"
+    text = tmp_path / "lm_text.txt"
+    text.write_text("你好 吗\n我们 好\n你们 好 吗\n", encoding="utf-8")
+    out = tmp_path / "lm_rescore_char.bin"
+    build_char_lm(text, out, 3)
+    lm = kenlm.Model(str(out))
+    assert not any(oov for *_, oov in lm.full_scores("你 好 吗 们 我"))  # every character is a unit
+    assert lm.score("你 们 好", bos=True, eos=True) > lm.score("你好", bos=True, eos=True)  # 你好 is no unit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm_rescore_char.bin", "lm_text.txt"]
+    build_char_lm(text, out, 0)
+    assert not out.exists()
