@@ -15,7 +15,7 @@ import torch
 from asrt.fileio import read_symbol_table
 from asrt.graph import RESERVED_WORDS
 from asrt.names import BLANK, BLANK_ID, HLG_FILE, P2H_FILE, RESCORE_LM_FILE, TOKENS_FILE, WORDS_FILE
-from asrt.rescore import NbestRescorer
+from asrt.rescore import NbestRescorer, nbest_output_sequences
 
 DECODE_METHODS = ("hlg", "rescore")  # decode.method: 1-best search, or lattice + n-best rescoring
 
@@ -171,7 +171,7 @@ class PinyinDecoder(_GraphSearch):
     """Pinyin to characters (ASRT's ``/language``) over the pinyin-to-text graph (``LG_pinyin.fst``,
     :func:`asrt.graph.build_token_topo`): the syllables as a linear acceptor composed with the graph, and
     its shortest path, exact and without beam (about 0.1 ms for a sentence); with ``method: rescore``,
-    its n shortest paths rescored with the larger LM."""
+    its n best distinct word sequences within ``lattice_beam`` of the best, rescored with the larger LMs."""
 
     @classmethod
     def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None,
@@ -217,15 +217,13 @@ class PinyinDecoder(_GraphSearch):
             state = nxt
         linear.set_final(state, 0.0)
         lattice = kaldifst.compose(linear, self._fst, connect=True)
-        n = self.rescorer.nbest if self.rescorer is not None else 1
-        paths = []
-        for path in kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(lattice, n=n)):
-            ok, _, word_ids, weight = kaldifst.get_linear_symbol_sequence(path)
-            if ok:
-                paths.append((self._words(word_ids), weight.value))
         if self.rescorer is not None:
-            return "".join(self.rescorer.best(paths))
-        return "".join(paths[0][0]) if paths else ""
+            paths = nbest_output_sequences(lattice, self.rescorer.nbest, self.rescorer.lattice_beam)
+            return "".join(self.rescorer.best([(self._words(ids), cost) for ids, cost in paths]))
+        for path in kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(lattice)):
+            ok, _, word_ids, _ = kaldifst.get_linear_symbol_sequence(path)
+            return "".join(self._words(word_ids)) if ok else ""
+        return ""
 
 
 def _is_special_word(word: str) -> bool:

@@ -11,7 +11,8 @@ import yaml
 from asrt.version import git_commit
 from asrt.fileio import write_text_atomic
 from asrt.names import (CONFIG_FILE, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, METADATA_FILE, MODEL_FILE, P2H_FILE,
-                        RESCORE_LM_FILE, SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
+                        SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
+from asrt.rescore import rescoring_lms
 from asrt.units import BPE_MODEL, UNITS_FILE, Units
 
 LANG_FILES = (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, HLG_FILE)
@@ -24,7 +25,8 @@ OPTIONAL_LANG_FILES = (UNITS_FILE, BPE_MODEL, LEXICONP_FILE, P2H_FILE)
 def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict, results: dict | None = None,
                   rescore_lm: Path | None = None) -> Path:
     """Copy weights, tokens, lexicon, words and graphs into ``out_dir`` with ``config.yaml`` and
-    ``metadata.json``, and the rescoring LM when ``decode.method`` is ``rescore``.
+    ``metadata.json``, and the rescoring LMs whose weights are above 0 when ``decode.method`` is ``rescore``
+    (``rescore_lm``, stage 4's word LM, and the character LM beside it).
 
     The directory is assembled beside ``out_dir`` and renamed into place, so it is complete or absent.
     """
@@ -42,10 +44,12 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
         if (Path(lang_dir) / name).exists():
             shutil.copy2(Path(lang_dir) / name, tmp / name)
     if config["decode"].get("method") == "rescore":
-        if rescore_lm is None or not Path(rescore_lm).is_file():
-            raise FileNotFoundError(f"decode.method rescore needs the rescoring LM {rescore_lm}: run stage 4 with "
-                                    "lm.rescore_order above 0")
-        shutil.copy2(rescore_lm, tmp / RESCORE_LM_FILE)
+        for name, path in rescoring_lms(rescore_lm, config["decode"]).items():
+            if path is None or not path.is_file():
+                raise FileNotFoundError(f"decode.method rescore needs the rescoring LM {path}: run stage 4 with "
+                                        "lm.rescore_order (lm_rescore.bin) or lm.rescore_char_order "
+                                        "(lm_rescore_char.bin) above 0")
+            shutil.copy2(path, tmp / name)
     (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     metadata = {
         "format": 1,

@@ -1,15 +1,19 @@
 """N-best rescoring (``decode.method: rescore``): a lattice search over the graph (kaldi-decoder's
-``LatticeSimpleDecoder``), the lattice's n best distinct word sequences, each rescored with the larger LM
-stage 4 builds (``lm_rescore.bin``, queried through the ``kenlm`` module).
+``LatticeSimpleDecoder``), the lattice's n best distinct word sequences, each rescored with the larger LMs
+stage 4 builds (``lm_rescore.bin`` over words, ``lm_rescore_char.bin`` over characters; queried through
+the ``kenlm`` module).
 
 The decoder's raw lattice has a path for every alignment, so its n best paths are mostly one word
 sequence; it is turned into a word acceptor (acoustic + graph cost on each arc), epsilon-removed and
-determinized (OpenFst, through kaldifst), whose n shortest paths are n distinct word sequences.
+determinized (OpenFst, through kaldifst), whose n shortest paths are n distinct word sequences. Pinyin to
+characters does the same with its composition (:func:`nbest_output_sequences`): its n shortest paths are
+mostly one word sequence too (the LM's back-off paths).
 
 A sequence's score is log-linear: its acoustic and graph costs (the graph holds the pruned LM and the
-pronunciation costs) plus ``lm_weight`` times the rescoring LM's cost (``-ln P(words)``, sentence start
-and end included) plus ``word_penalty`` per word; the lowest wins. ``lm_weight`` 0 and ``word_penalty`` 0
-give the graph's own best path.
+pronunciation costs) plus ``lm_weight`` times the word LM's cost (``-ln P(words)``, sentence start and end
+included) plus ``char_lm_weight`` times the character LM's (``-ln P`` of the words' characters,
+:func:`asrt.lm.characters`) plus ``word_penalty`` per word; the lowest wins. An LM whose weight is 0 is
+not loaded, so either may be absent; all weights 0 give the graph's own best path.
 """
 from __future__ import annotations
 
@@ -22,39 +26,49 @@ import kaldi_decoder
 import kaldifst
 import numpy as np
 
+from asrt.lm import characters
+from asrt.names import CHAR_RESCORE_LM_FILE, RESCORE_LM_FILE
+
 LN10 = math.log(10.0)
 SETTINGS = ("lm_weight", "word_penalty", "nbest", "lattice_beam")  # of the decode section (asrt/conf/decode.yaml)
+# Also of the decode section, but optional: models packaged before the character LM have none (weight 0).
+CHAR_LM_WEIGHT = "char_lm_weight"
 
 
 class NbestRescorer:
-    """Lattice search plus n-best rescoring with a KenLM model; one instance may be shared by threads
-    (kenlm's queries and each search's decoder are independent)."""
+    """Lattice search plus n-best rescoring with KenLM models of words and of characters; one instance may
+    be shared by threads (kenlm's queries and each search's decoder are independent)."""
 
-    def __init__(self, lm_path: str | os.PathLike, lm_weight: float, word_penalty: float, nbest: int,
-                 lattice_beam: float) -> None:
-        import kenlm
-
-        lm_path = Path(lm_path)
-        if not lm_path.is_file():
-            raise FileNotFoundError(f"{lm_path} not found: decode.method rescore needs stage 4's rescoring LM "
-                                    "(lm.rescore_order above 0)")
+    def __init__(self, lm_path: str | os.PathLike | None, lm_weight: float, word_penalty: float, nbest: int,
+                 lattice_beam: float, char_lm_path: str | os.PathLike | None = None,
+                 char_lm_weight: float = 0.0) -> None:
+        """Load the word LM at ``lm_path`` unless ``lm_weight`` is 0, the character LM at ``char_lm_path``
+        unless ``char_lm_weight`` is 0."""
         if nbest < 1 or lattice_beam <= 0:
             raise ValueError(f"decode.nbest must be >= 1 and decode.lattice_beam > 0, got {nbest}, {lattice_beam}")
-        self.lm = kenlm.Model(str(lm_path))
+        self.lm = _load_lm(lm_path, "lm.rescore_order") if lm_weight else None
+        self.char_lm = _load_lm(char_lm_path, "lm.rescore_char_order") if char_lm_weight else None
         self.lm_weight, self.word_penalty, self.nbest, self.lattice_beam = lm_weight, word_penalty, nbest, lattice_beam
+        self.char_lm_weight = char_lm_weight
 
     @classmethod
     def from_config(cls, lm_path: str | os.PathLike, decode_cfg: Mapping) -> "NbestRescorer":
-        """The rescorer a ``decode`` config section describes (:data:`SETTINGS`)."""
+        """The rescorer a ``decode`` config section describes (:data:`SETTINGS`), with stage 4's word LM at
+        ``lm_path`` and its character LM beside it."""
         missing = [k for k in SETTINGS if k not in decode_cfg]
         if missing:
             raise ValueError(f"decode.method rescore needs decode.{', decode.'.join(missing)}")
         return cls(lm_path, float(decode_cfg["lm_weight"]), float(decode_cfg["word_penalty"]),
-                   int(decode_cfg["nbest"]), float(decode_cfg["lattice_beam"]))
+                   int(decode_cfg["nbest"]), float(decode_cfg["lattice_beam"]), char_lm_beside(lm_path),
+                   float(decode_cfg.get(CHAR_LM_WEIGHT, 0.0)))
 
     def lm_cost(self, words: list[str]) -> float:
-        """``-ln P(words)`` under the rescoring LM, from sentence start to end."""
+        """``-ln P(words)`` under the word rescoring LM, from sentence start to end."""
         return -LN10 * self.lm.score(" ".join(words), bos=True, eos=True)
+
+    def char_lm_cost(self, words: list[str]) -> float:
+        """``-ln P`` of the characters of ``words`` under the character LM, from sentence start to end."""
+        return -LN10 * self.char_lm.score(characters(words), bos=True, eos=True)
 
     def nbest_paths(self, fst: kaldifst.StdVectorFst, x: np.ndarray, beam: float) -> list[tuple[list[int], float]]:
         """The n best (word ids, acoustic + graph cost) of a lattice search over ``fst`` on log-probs ``x``."""
@@ -70,9 +84,35 @@ class NbestRescorer:
         """The words of the path with the lowest rescored cost (``[]`` for no paths)."""
         def cost(path: tuple[list[str], float]) -> float:
             words, graph_cost = path
-            return graph_cost + self.lm_weight * self.lm_cost(words) + self.word_penalty * len(words)
+            total = graph_cost + self.word_penalty * len(words)
+            if self.lm is not None:
+                total += self.lm_weight * self.lm_cost(words)
+            if self.char_lm is not None:
+                total += self.char_lm_weight * self.char_lm_cost(words)
+            return total
 
         return min(paths, key=cost)[0] if paths else []
+
+
+def char_lm_beside(lm_path: str | os.PathLike | None) -> Path | None:
+    """Stage 4's character LM, which lies beside its word rescoring LM (in the LM directory, or a packaged model)."""
+    return None if lm_path is None else Path(lm_path).with_name(CHAR_RESCORE_LM_FILE)
+
+
+def rescoring_lms(lm_path: str | os.PathLike | None, decode_cfg: Mapping) -> dict[str, Path | None]:
+    """The LMs a ``decode`` section's rescoring weights use, by their file name in a packaged model."""
+    lms = {RESCORE_LM_FILE: (lm_path, "lm_weight"), CHAR_RESCORE_LM_FILE: (char_lm_beside(lm_path), CHAR_LM_WEIGHT)}
+    return {name: None if path is None else Path(path) for name, (path, weight) in lms.items()
+            if float(decode_cfg.get(weight, 0.0))}
+
+
+def _load_lm(path: str | os.PathLike | None, option: str):
+    import kenlm
+
+    if path is None or not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found: decode.method rescore with its weight above 0 needs stage 4's "
+                                f"LM ({option} above 0)")
+    return kenlm.Model(str(path))
 
 
 def word_acceptor(lattice: kaldifst.Lattice) -> kaldifst.StdVectorFst:
@@ -101,3 +141,21 @@ def nbest_word_sequences(acceptor: kaldifst.StdVectorFst, n: int) -> list[tuple[
         if ok:
             paths.append((list(word_ids), float(weight.value)))
     return paths
+
+
+def nbest_output_sequences(fst: kaldifst.StdVectorFst, n: int, beam: float) -> list[tuple[list[int], float]]:
+    """The ``n`` cheapest distinct output-label sequences of ``fst`` within ``beam`` of its best path, with
+    their costs (``fst`` is pruned in place first: determinizing all of a sentence's composition with
+    LG_pinyin takes ~75 ms, the pruned one ~0.5 ms)."""
+    if fst.num_states == 0:
+        return []
+    kaldifst.rmepsilon(fst, weight=str(beam))
+    acceptor = kaldifst.StdVectorFst()
+    for _ in range(fst.num_states):
+        acceptor.add_state()
+    acceptor.start = fst.start
+    for state in range(fst.num_states):
+        for arc in kaldifst.ArcIterator(fst, state):
+            acceptor.add_arc(state, kaldifst.StdArc(arc.olabel, arc.olabel, arc.weight, arc.nextstate))
+        acceptor.set_final(state, fst.final(state))
+    return nbest_word_sequences(acceptor, n)

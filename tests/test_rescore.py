@@ -1,5 +1,6 @@
-"""N-best rescoring (decode.method: rescore): a hand-made lattice whose rescoring flips the 1-best, the
-word acceptor that merges a word sequence's alignments, and the decoders' method switch."""
+"""N-best rescoring (decode.method: rescore): a hand-made lattice whose rescoring flips the 1-best (with the
+word LM, and with the character LM alone), the word acceptor that merges a word sequence's alignments, the
+distinct n-best of pinyin to characters, and the decoders' method switch."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ import kaldifst
 import pytest
 
 from asrt.decoding import HlgDecoder, PinyinDecoder
-from asrt.rescore import LN10, NbestRescorer, nbest_word_sequences, word_acceptor
+from asrt.rescore import LN10, NbestRescorer, nbest_output_sequences, nbest_word_sequences, word_acceptor
 from tests.test_graph import lang, p2h  # noqa: F401  (fixtures: the hand-checkable lang directory)
 
 # The rescoring LM: "不 是" is likely, "不 市" is not (log10 probabilities).
@@ -33,6 +34,26 @@ ngram 2=3
 \\end\\
 """
 
+# The character LM: only 不, 是 and 市 with -1.0 each and no back-off weights, plus "不 是" and "是 </s>" (-0.1).
+CHAR_ARPA = """\\data\\
+ngram 1=6
+ngram 2=2
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t0
+-1.0\t</s>\t0
+-1.0\t不\t0
+-1.0\t是\t0
+-1.0\t市\t0
+
+\\2-grams:
+-0.1\t不 是
+-0.1\t是 </s>
+
+\\end\\
+"""
+
 WORDS = {1: "不", 2: "是", 3: "市"}
 
 
@@ -40,6 +61,13 @@ WORDS = {1: "不", 2: "是", 3: "市"}
 def rescore_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lm") / "lm_rescore.arpa"  # kenlm reads ARPA as well as its binary
     path.write_text(ARPA, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def char_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lm") / "lm_rescore_char.arpa"
+    path.write_text(CHAR_ARPA, encoding="utf-8")
     return path
 
 
@@ -72,6 +100,53 @@ def test_rescoring_flips_the_one_best(rescore_lm: Path) -> None:
     assert rescorer.best(paths) == ["不", "是"]
     assert NbestRescorer(rescore_lm, 1.0, 0.0, 1, 6.0).best(paths[:1]) == ["不", "市"]  # n = 1: nothing to flip
     assert rescorer.best([]) == []
+
+
+def test_character_lm_alone_flips_the_one_best(char_lm: Path) -> None:
+    paths = [(["不", "市"], 3.0), (["不是"], 4.0)]  # 不是 as one word: the character LM scores its characters
+    rescorer = NbestRescorer(None, 0.0, 0.0, 10, 6.0, char_lm, 1.0)
+    assert rescorer.lm is None  # no word LM: weight 0
+    # 不 是: <s> 不 (-1.0), 不 是 (-0.1), 是 </s> (-0.1); 不 市: -1.0, 市 (-1.0), </s> (-1.0)
+    assert rescorer.char_lm_cost(["不是"]) == pytest.approx(LN10 * 1.2, abs=1e-4)
+    assert rescorer.char_lm_cost(["不", "市"]) == pytest.approx(LN10 * 3.0, abs=1e-4)
+    # 3.0 + 6.91 > 4.0 + 2.76: flipped; at weight 0.1, 3.0 + 0.69 < 4.0 + 0.28: the graph's best stays
+    assert rescorer.best(paths) == ["不是"]
+    assert NbestRescorer(None, 0.0, 0.0, 10, 6.0, char_lm, 0.1).best(paths) == ["不", "市"]
+
+
+def test_word_and_character_lms_add_up(rescore_lm: Path, char_lm: Path) -> None:
+    paths = [(["不", "市"], 3.0), (["不", "是"], 4.0)]
+    # word LM: 不 市 ln10 * 4.6, 不 是 ln10 * 0.75; character LM: ln10 * 3.0 and ln10 * 1.2. At weight 0.1
+    # each alone keeps 不 市 (3.0 + 1.06 < 4.0 + 0.17; 3.0 + 0.69 < 4.0 + 0.28), both flip it (4.75 > 4.45).
+    assert NbestRescorer(rescore_lm, 0.1, 0.0, 10, 6.0).best(paths) == ["不", "市"]
+    assert NbestRescorer(None, 0.0, 0.0, 10, 6.0, char_lm, 0.1).best(paths) == ["不", "市"]
+    assert NbestRescorer(rescore_lm, 0.1, 0.0, 10, 6.0, char_lm, 0.1).best(paths) == ["不", "是"]
+
+
+def test_output_sequences_are_distinct_and_within_the_beam() -> None:
+    """Two paths read 1 2 (costs 1 and 2: an n-gram and its back-off, say), one reads 1 3 (cost 1.5)."""
+    fst = kaldifst.StdVectorFst()
+    s = [fst.add_state() for _ in range(6)]
+    fst.start = s[0]
+    for src, dst, ilabel, olabel, cost in [(0, 1, 5, 1, 0.5), (1, 5, 6, 2, 0.5), (0, 2, 5, 1, 1.0), (2, 3, 0, 0, 0.5),
+                                           (3, 5, 6, 2, 0.5), (0, 4, 5, 1, 0.5), (4, 5, 7, 3, 1.0)]:
+        fst.add_arc(s[src], kaldifst.StdArc(ilabel, olabel, cost, s[dst]))
+    fst.set_final(s[5], 0.0)
+    paths = nbest_output_sequences(fst.copy(), 10, 6.0)
+    assert [(ids, round(cost, 4)) for ids, cost in paths] == [([1, 2], 1.0), ([1, 3], 1.5)]
+    assert [ids for ids, _ in nbest_output_sequences(fst.copy(), 10, 0.25)] == [[1, 2]]  # 1 3 is 0.5 behind
+    assert nbest_output_sequences(kaldifst.StdVectorFst(), 10, 6.0) == []
+
+
+def test_pinyin_nbest_is_distinct(lang: Path, rescore_lm: Path) -> None:  # noqa: F811
+    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 50.0}
+    decoder = PinyinDecoder.from_dir(lang, cfg, rescore_lm)
+    seen = []
+    best = decoder.rescorer.best
+    decoder.rescorer.best = lambda paths: seen.append(paths) or best(paths)
+    assert decoder.pinyin_to_text(["bu4", "shi4"]) == "不是"
+    # 不 then 是, 事 or 市, each by its bigram or by back-off: n shortest paths would repeat them
+    assert sorted("".join(words) for words, _ in seen[0]) == ["不事", "不市", "不是"]
 
 
 def test_rescorer_settings_are_checked(rescore_lm: Path, tmp_path: Path) -> None:
