@@ -31,7 +31,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--beam", type=float, default=None, help="override metadata.json's decode.beam")
     p.add_argument("--max-active", type=int, default=None, help="override metadata.json's decode.max_active")
     p.add_argument("--rescore-lm", type=Path, default=None, help="also time decode.method rescore with this "
-                   "rescoring LM (stage 4's lm_rescore.bin) and the decode section's rescoring settings")
+                   "rescoring LM (stage 4's lm_rescore.bin; its character LM beside it) and the decode section's "
+                   "rescoring settings")
     return p.parse_args()
 
 
@@ -83,7 +84,6 @@ def main() -> None:
     t2 = time.perf_counter()
     rescorer = None
     if args.rescore_lm:
-        require_files(args.rescore_lm, hint="run stage 4 with lm.rescore_order above 0")
         rescorer = HlgDecoder.from_dir(args.model_dir, {**metadata.get("decode", {}), "method": "rescore"},
                                        args.rescore_lm, beam=args.beam, max_active=args.max_active)
     r = time_decoding(model, decoder, itertools.islice(load_manifest_lazy(args.cuts), args.max_utts), rescorer)
