@@ -370,8 +370,10 @@ def _add_service_verbs(sub) -> None:
     sp.add_argument("--workers", type=int, default=None,
                     help="requests recognised at once (default: one per usable core)")
     sp.add_argument("--config", help="YAML whose serve section overrides the limits of asrt/conf/serve.yaml")
+    defaults = load_config()["serve"]
     for name, (kind, help_text) in SERVE_LIMITS.items():
-        sp.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text + " (default: serve.yaml)")
+        sp.add_argument("--" + name.replace("_", "-"), type=kind,
+                        help=f"{help_text} (default: {defaults[name]}, from asrt/conf/serve.yaml)")
     sp = _verb(sub, "client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server",
                extra="serve")
     sp.add_argument("--protocol", choices=PROTOCOLS, default="http")

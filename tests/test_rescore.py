@@ -167,3 +167,17 @@ def test_decoders_rescore_with_the_method(lang: Path, rescore_lm: Path) -> None:
         HlgDecoder.from_dir(lang, {"method": "beam"})
     assert HlgDecoder.from_dir(lang, {"method": "hlg"}).rescorer is None
     assert math.isfinite(decoder.rescorer.lm_cost(["不"]))
+
+
+def test_a_lattice_too_large_for_words_gives_its_one_best(lang: Path, rescore_lm: Path,  # noqa: F811
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over MAX_LATTICE_STATES_PER_FRAME (noise), the n-best is the search's 1-best, as `hlg` finds it."""
+    from tests.test_graph import frames
+
+    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 8.0}
+    decoder = HlgDecoder.from_dir(lang, cfg, rescore_lm)
+    x = frames(["<blk>", "bu4", "<blk>", "shi4", "<blk>"])
+    assert len(decoder.rescorer.nbest_paths(decoder._fst, x, decoder.beam)) > 1
+    monkeypatch.setattr("asrt.rescore.MAX_LATTICE_STATES_PER_FRAME", 0)
+    (words, _), = decoder.rescorer.nbest_paths(decoder._fst, x, decoder.beam)
+    assert [decoder._id2word[w] for w in words] == HlgDecoder.from_dir(lang, {"method": "hlg"}).decode(x) == ["不", "是"]
