@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Iterator
 
 import grpc
@@ -70,7 +71,11 @@ def _result(job: Job, context):
     """The result of ``job``, withdrawn if the RPC ends first (cancelled, past its deadline, disconnected)."""
     if not context.add_callback(job.cancel):  # the RPC had already ended
         job.cancel()
-    return job.future.result()
+    try:
+        return job.future.result(timeout=job.seconds_left())
+    except FutureTimeout:
+        job.cancel()
+        raise Stopped("deadline") from None
 
 
 class _StreamIdle(Exception):
@@ -112,7 +117,7 @@ class AsrtServicer:
         self._streams = threading.BoundedSemaphore(service.limits.max_streams)
 
     def _recognize(self, request, context) -> Recognition:
-        return _result(self.service.recognize_pcm(*_pcm(request), timeout=context.time_remaining()), context)
+        return _result(self.service.recognize_pcm(*_pcm(request)), context)
 
     @_failures_answered(messages.SpeechResponse)
     def Speech(self, request, context):
@@ -127,7 +132,7 @@ class AsrtServicer:
     @_failures_answered(messages.TextResponse)
     def Language(self, request, context):
         """Characters for a tonal pinyin sequence."""
-        job = self.service.pinyin_to_text(list(request.pinyins), timeout=context.time_remaining())
+        job = self.service.pinyin_to_text(list(request.pinyins))
         return messages.TextResponse(status_code=OK, text_result=_result(job, context))
 
     def Stream(self, request_iterator, context) -> Iterator:
@@ -149,8 +154,7 @@ class AsrtServicer:
 
     def _stream(self, request_iterator, context) -> Iterator:
         limits = self.service.limits
-        segmenter = StreamSegmenter(lambda samples: _result(self.service.recognize_samples(
-            samples, timeout=context.time_remaining()), context).text)
+        segmenter = StreamSegmenter(lambda samples: _result(self.service.recognize_samples(samples), context).text)
         seconds = 0.0
         try:
             for request in _chunks(request_iterator, limits.stream_idle_seconds):

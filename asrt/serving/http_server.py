@@ -170,18 +170,19 @@ async def _disconnected(receive: Callable) -> None:
 
 async def outcome(request: Request, job: Job):
     """The result of ``job``; withdraws the job and raises :class:`ClientGone` if the client disconnects
-    first (or the request is abandoned in any other way)."""
+    first (or the request is abandoned in any other way), :class:`Stopped` at the job's deadline."""
     work = asyncio.wrap_future(job.future)
     gone = asyncio.ensure_future(_disconnected(request.receive))
     try:
-        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({work, gone}, timeout=job.seconds_left(), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        client_left = gone.done()
         gone.cancel()
         if not work.done():
             job.cancel()
     if not work.done():
         work.cancel()
-        raise ClientGone
+        raise ClientGone if client_left else Stopped("deadline")
     return work.result()
 
 

@@ -64,19 +64,24 @@ class ServeLimits:
             raise LimitExceeded(f"{seconds:.1f} s of audio is more than this server's limit of "
                                 f"{self.max_audio_seconds:g} s per request; send shorter audio.")
 
-    def check_pcm(self, num_bytes: int, sample_rate: int, channels: int, byte_width: int) -> None:
-        """Refuse raw PCM longer than ``max_audio_seconds`` (malformed values are left to the decoder,
-        whose messages say what is wrong with them)."""
-        if all(isinstance(v, int) and v > 0 for v in (sample_rate, channels, byte_width)):
-            self.check_audio_seconds(num_bytes // (channels * byte_width) / sample_rate)
+    def check_pcm(self, num_bytes: int, sample_rate: int, channels: int, byte_width: int) -> float:
+        """Refuse raw PCM longer than ``max_audio_seconds``; return its seconds (0 for malformed values,
+        left to the decoder, whose messages say what is wrong with them)."""
+        if not all(isinstance(v, int) and v > 0 for v in (sample_rate, channels, byte_width)):
+            return 0.0
+        seconds = num_bytes // (channels * byte_width) / sample_rate
+        self.check_audio_seconds(seconds)
+        return seconds
 
-    def check_file(self, data: bytes) -> None:
-        """Refuse a WAV/FLAC file longer than ``max_audio_seconds``, read from its header."""
+    def check_file(self, data: bytes) -> float:
+        """Refuse a WAV/FLAC file longer than ``max_audio_seconds``, read from its header; return its
+        seconds (0 for what is not audio: the decoder says so)."""
         import soundfile as sf
 
         try:
             info = sf.info(io.BytesIO(data))
         except (sf.SoundFileError, RuntimeError, OSError):
-            return  # not audio: the decoder says so
-        if info.samplerate > 0:
-            self.check_audio_seconds(info.frames / info.samplerate)
+            return 0.0
+        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+        self.check_audio_seconds(seconds)
+        return seconds

@@ -3,8 +3,7 @@ worker processes (:mod:`asrt.serving.workers`) that drops or stops the work nobo
 
 Every method returns a :class:`~asrt.serving.workers.Job` at once: ``job.future`` holds the answer,
 ``job.cancel()`` withdraws it when the client goes away. A job still unfinished ``request_seconds`` after it
-was submitted (or at the client's own, earlier, deadline) fails with
-:class:`~asrt.serving.workers.Stopped`.
+was submitted fails with :class:`~asrt.serving.workers.Stopped`.
 """
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from asrt.names import SAMPLE_RATE
 from asrt.serving.limits import ServeLimits
 from asrt.serving.workers import Job, Stopped, WorkerPool, should_stop, worker_model
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from asrt.recognizer import Recognition
 
 log = logging.getLogger(__name__)
+
+# Queue order: a request waits this much longer per second of its audio than one without audio, so that
+# long audio (600 s: 60 s) yields to the short requests that arrive meanwhile, yet is never starved.
+QUEUE_DELAY_PER_AUDIO_SECOND = 0.1
 
 
 def _stop_check() -> None:
@@ -60,31 +64,31 @@ class RecognitionService:
         self.model_name = self._pool.model_name
         log.info("Loaded %s (%s) in %d recognition worker(s)", model_dir, self.model_name, workers)
 
-    def _submit(self, fn: Callable, *args, timeout: float | None = None) -> Job:
-        """Run ``fn(*args)`` (a module-level function) in a worker, within ``request_seconds`` or
-        ``timeout`` (the client's own time left), whichever is shorter."""
-        seconds = self.limits.request_seconds if timeout is None else min(timeout, self.limits.request_seconds)
-        return self._pool.submit(fn, *args, deadline=time.monotonic() + seconds)
+    def _submit(self, fn: Callable, *args, audio_seconds: float = 0.0) -> Job:
+        """Run ``fn(*args)`` (a module-level function) in a worker, within ``request_seconds``; long audio
+        queues behind shorter requests that arrive up to ``QUEUE_DELAY_PER_AUDIO_SECOND`` x its seconds
+        later. (A client's own deadline ends its call, which withdraws the job.)"""
+        return self._pool.submit(fn, *args, deadline=time.monotonic() + self.limits.request_seconds,
+                                 delay=QUEUE_DELAY_PER_AUDIO_SECOND * audio_seconds)
 
-    def recognize_samples(self, samples: np.ndarray, timeout: float | None = None) -> Job:
+    def recognize_samples(self, samples: np.ndarray) -> Job:
         """Recognise 16 kHz mono float samples (a piece of a stream: no length check)."""
-        return self._submit(_recognize_samples, samples, timeout=timeout)
+        return self._submit(_recognize_samples, samples, audio_seconds=len(samples) / SAMPLE_RATE)
 
-    def recognize_pcm(self, data: bytes, sample_rate: int, channels: int, byte_width: int,
-                      timeout: float | None = None) -> Job:
+    def recognize_pcm(self, data: bytes, sample_rate: int, channels: int, byte_width: int) -> Job:
         """Recognise raw little-endian PCM of any rate, channel count and supported byte width."""
-        self.limits.check_pcm(len(data), sample_rate, channels, byte_width)
-        return self._submit(_recognize_pcm, data, sample_rate, channels, byte_width, timeout=timeout)
+        seconds = self.limits.check_pcm(len(data), sample_rate, channels, byte_width)
+        return self._submit(_recognize_pcm, data, sample_rate, channels, byte_width, audio_seconds=seconds)
 
-    def recognize_file(self, data: bytes, name: str, timeout: float | None = None) -> Job:
+    def recognize_file(self, data: bytes, name: str) -> Job:
         """Recognise the bytes of a WAV or FLAC file."""
-        self.limits.check_file(data)
-        return self._submit(_recognize_file, data, name, timeout=timeout)
+        seconds = self.limits.check_file(data)
+        return self._submit(_recognize_file, data, name, audio_seconds=seconds)
 
-    def pinyin_to_text(self, syllables: list[str], timeout: float | None = None) -> Job:
+    def pinyin_to_text(self, syllables: list[str]) -> Job:
         """Characters for tonal pinyin syllables."""
         self.limits.check_syllables(len(syllables))
-        return self._submit(_pinyin_to_text, syllables, timeout=timeout)
+        return self._submit(_pinyin_to_text, syllables)
 
     def close(self) -> None:
         """Finish the queued recognitions and stop the workers."""

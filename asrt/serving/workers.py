@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import math
 import multiprocessing
 import pickle
 import queue
@@ -125,8 +126,14 @@ class Job:
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
-        """Withdraw the job (safe from any thread, at any time, more than once)."""
+        """Withdraw the job (safe from any thread, at any time, more than once); a queued job lets go of its
+        arguments at once (audio, say), though it leaves the queue only when its turn comes."""
         self._cancelled.set()
+        self.args = ()
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the deadline (None: no deadline)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def stop_reason(self) -> str | None:
         """``cancelled``, ``deadline`` or None while the job is still wanted."""
@@ -150,7 +157,7 @@ class _Worker:
     """A worker process and the server thread that feeds it jobs from the shared queue, replacing the
     process when it dies or must be killed."""
 
-    def __init__(self, index: int, jobs: queue.Queue, start: Callable[[Connection, Any], multiprocessing.Process]) -> None:
+    def __init__(self, index: int, jobs: queue.PriorityQueue, start: Callable[[Connection, Any], multiprocessing.Process]) -> None:
         self.index = index
         self._jobs = jobs
         self._start = start
@@ -180,8 +187,11 @@ class _Worker:
         if not self._process.is_alive():  # died while idle (killed, out of memory): replace it first
             self._restart()
         self._flag.value = 0
+        args = job.args
+        if job.stop_reason():  # withdrawn just now
+            return job.finish(False, Stopped(job.stop_reason()))
         try:
-            self._conn.send((job.id, job.fn, job.args))
+            self._conn.send((job.id, job.fn, args))
         except (BrokenPipeError, OSError):
             return self._replace(job, RuntimeError("a recognition worker died"))
         asked_at = None
@@ -224,7 +234,7 @@ class _Worker:
             log.error("Recognition worker %d could not load the model again: %s", self.index, e)
 
     def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._jobs.get()[2]) is not None:
             reason = job.stop_reason()
             if reason:  # withdrawn or expired while it waited: nothing to run
                 job.finish(False, Stopped(reason))
@@ -247,7 +257,7 @@ class _Worker:
 
 class WorkerPool:
     """``workers`` model-holding processes, each with ``torch_threads`` torch threads, that run
-    :class:`Job`s in the order they were submitted."""
+    :class:`Job`s in order (see :meth:`submit`)."""
 
     def __init__(self, model_dir: str, workers: int, torch_threads: int) -> None:
         def start(conn: Connection, flag) -> multiprocessing.Process:
@@ -256,7 +266,7 @@ class WorkerPool:
             process.start()
             return process
 
-        self._jobs: queue.Queue = queue.Queue()
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()  # (when it may start, job id, job)
         self._workers = [_Worker(i, self._jobs, start) for i in range(workers)]
         try:
             for worker in self._workers:  # the processes load the model at the same time
@@ -268,15 +278,17 @@ class WorkerPool:
             worker.start()
         self.model_name = self._workers[0].model_name
 
-    def submit(self, fn: Callable, *args, deadline: float | None = None) -> Job:
-        """Queue ``fn(*args)`` (a module-level function, run in a worker) and return its job."""
+    def submit(self, fn: Callable, *args, deadline: float | None = None, delay: float = 0.0) -> Job:
+        """Queue ``fn(*args)`` (a module-level function, run in a worker) and return its job. Jobs start in
+        the order of their submission time plus ``delay`` seconds (so that costly work can yield to cheap
+        work submitted up to ``delay`` later)."""
         job = Job(fn, args, deadline)
-        self._jobs.put(job)
+        self._jobs.put((time.monotonic() + delay, job.id, job))
         return job
 
     def close(self) -> None:
         """Finish the queued jobs, then stop the workers."""
         for _ in self._workers:
-            self._jobs.put(None)  # each feeder thread takes one end marker after the jobs before it
+            self._jobs.put((math.inf, 0, None))  # each feeder thread takes one end marker, after every job
         for worker in self._workers:
             worker.join()
