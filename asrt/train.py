@@ -15,11 +15,12 @@ and the epoch's model file), :meth:`Trainer.save_checkpoint`.
 Layout of ``exp_dir``: ``checkpoints/step-<N>.pt`` (periodic and at each epoch's end, the newest few
 kept), ``epoch-<E>.pt`` (weights after each epoch, with its train and dev loss), ``model.pt`` (the final
 model) and ``tensorboard/``. Run again after a kill (``asrt train --resume``, as run.sh does while stage 6
-is unfinished), training resumes from the newest checkpoint, mid-epoch included: the optimiser, scheduler, loss scaler, every rank's random states and the
-sampler position (epoch and batches done) are restored, and each batch's augmentation (the audio
-transforms of ``train.augment``, :mod:`asrt.augment`, and the SpecAugment masks) depends only on
-(seed, epoch, rank, batch index), so a resumed run trains on the batches and masks an uninterrupted one
-would have, with or without DataLoader workers. Only rank 0 writes; with several nodes, ``exp_dir`` must be
+is unfinished), training resumes from the newest checkpoint, mid-epoch included: the optimiser, scheduler,
+loss scaler, every rank's random states, the sampler position (epoch and batches done) and the running
+epoch's loss totals are restored, and each batch's augmentation (the audio transforms of ``train.augment``,
+:mod:`asrt.augment`, and the SpecAugment masks) depends only on (seed, epoch, rank, batch index), so a
+resumed run trains on the batches and masks an uninterrupted one would have, with or without DataLoader
+workers, and writes the same epoch files. Only rank 0 writes; with several nodes, ``exp_dir`` must be
 on a file system that every node sees. Model files are read and written by :mod:`asrt.checkpoint`.
 """
 from __future__ import annotations
@@ -236,8 +237,8 @@ def train(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path], lang_
         epoch, batches_done = trainer.resume()
         trainer.start()
         while epoch <= trainer.epochs:
-            loss_sum, utts, elapsed = trainer.train_one_epoch(epoch, batches_done)
-            trainer.end_epoch(epoch, loss_sum, utts, elapsed)
+            utts, elapsed = trainer.train_one_epoch(epoch, batches_done)
+            trainer.end_epoch(epoch, utts, elapsed)
             epoch, batches_done = epoch + 1, 0
             trainer.save_checkpoint(epoch, 0)
         trainer.finish(final)
@@ -270,6 +271,10 @@ class Trainer:
     steps_per_epoch: int
     total_hours: float  # of training audio
     step: int = 0
+    # This rank's summed training loss and utterances in the running epoch, so far: in every checkpoint, so
+    # that an epoch resumed after a kill reports the train loss of the whole epoch, as an uninterrupted one.
+    loss_sum: float = 0.0
+    utts: int = 0
     net: torch.nn.Module | None = None  # the model, or its DDP wrapper
     writer: object = None  # rank 0's tensorboard SummaryWriter
 
@@ -301,6 +306,8 @@ class Trainer:
             set_rng_state(state["rng"][world.rank], self.device)
         self.step = state["step"]
         epoch, batches_done = resume_position(state["position"], world)
+        # (a checkpoint from before asrt kept the totals has none: that epoch's loss averages what follows)
+        self.loss_sum, self.utts = resume_totals(state.get("totals", []), world)
         logging.info("Resuming from %s (epoch %d, step %d)", latest, epoch, self.step)
         return epoch, batches_done
 
@@ -322,12 +329,12 @@ class Trainer:
 
             self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
 
-    def train_one_epoch(self, epoch: int, batches_done: int) -> tuple[float, int, float]:
-        """Train ``epoch`` from its ``batches_done``-th batch on; return this rank's (summed loss,
-        utterances, seconds)."""
+    def train_one_epoch(self, epoch: int, batches_done: int) -> tuple[int, float]:
+        """Train ``epoch`` from its ``batches_done``-th batch on, adding to the epoch's loss totals; return
+        the utterances this call trained on this rank and the seconds it took."""
         accum, every = int(self.tcfg.get("accum_grad", 1)), int(self.tcfg.get("checkpoint_every_steps", 200))
         self.sampler.set_epoch(epoch, batches_done)
-        start, utts, loss_sum = time.time(), 0, 0.0
+        start, utts = time.time(), 0
         bar = tqdm(self.loader, desc=f"epoch {epoch}/{self.epochs}", unit="batch", dynamic_ncols=True,
                    disable=not self.world.main)
         self.net.train()
@@ -337,19 +344,19 @@ class Trainer:
             if len(group) < accum:
                 continue
             loss, n = self.optimizer_step(group)
-            batches_done, utts, loss_sum, group = batches_done + len(group), utts + n, loss_sum + loss, []
+            batches_done, utts, group = batches_done + len(group), utts + n, []
             if self.world.main:
                 bar.set_postfix(loss=f"{loss / n:.2f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
             if self.step % every == 0:
                 self.save_checkpoint(epoch, batches_done)
         if group:  # the epoch's last, smaller step
-            loss, n = self.optimizer_step(group)
-            utts, loss_sum = utts + n, loss_sum + loss
-        return loss_sum, utts, time.time() - start
+            utts += self.optimizer_step(group)[1]
+        return utts, time.time() - start
 
     def optimizer_step(self, group: list[dict]) -> tuple[float, int]:
         """One optimiser step on a group of batches; return this rank's (summed loss, utterances)."""
         loss, n = accumulate_gradients(self.net, group, self.device, self.world, self.amp, self.scaler)
+        self.loss_sum, self.utts = self.loss_sum + loss, self.utts + n
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(self.tcfg.get("grad_clip", 5.0)))
@@ -367,15 +374,17 @@ class Trainer:
                 self.writer.add_scalar(f"train/{name}", value, self.step)
         return loss, n
 
-    def end_epoch(self, epoch: int, loss_sum: float, utts: int, elapsed: float) -> None:
-        """Validate, check that the replicas agree, log, and write the epoch's model file."""
-        loss_sum, utts = self.world.all_reduce([loss_sum, utts], self.device)
+    def end_epoch(self, epoch: int, trained: int, elapsed: float) -> None:
+        """Validate, check that the replicas agree, log, write the epoch's model file and start the next
+        epoch's loss totals (``trained`` utterances in ``elapsed`` seconds on this rank: the speed logged)."""
+        loss_sum, utts, trained = self.world.all_reduce([self.loss_sum, self.utts, trained], self.device)
+        self.loss_sum, self.utts = 0.0, 0
         dev_loss, dev_counts = validate(self.model, self.dev_loader, self.tokens, self.device, self.world)
         check_replicas(self.model, self.world)
         metric = self.tokens.units.token_error_name
         logging.info("epoch %d: train loss %.3f, dev loss %.3f, dev greedy %s %.2f%%, %.1f utt/s; "
                      "the %d replica(s) agree", epoch, loss_sum / max(1, utts), dev_loss, metric,
-                     100 * dev_counts.rate, utts / max(elapsed, 1e-9), self.world.size)
+                     100 * dev_counts.rate, trained / max(elapsed, 1e-9), self.world.size)
         if self.world.main:
             self.writer.add_scalar("dev/loss", dev_loss, self.step)
             self.writer.add_scalar("dev/token_error_rate", 100 * dev_counts.rate, self.step)
@@ -386,15 +395,18 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
         """Everything needed to resume at batch ``batches_done`` of ``epoch`` (every rank's random states
-        included), in ``checkpoints/step-<N>.pt``; the newest ``train.keep_checkpoints`` are kept."""
-        rng = self.world.gather(rng_state(self.device))
+        and loss totals included), in ``checkpoints/step-<N>.pt``; the newest ``train.keep_checkpoints``
+        are kept."""
+        ranks = self.world.gather((rng_state(self.device), (self.loss_sum, self.utts)))
         if not self.world.main:
             return
+        rng, totals = [r for r, _ in ranks], [t for _, t in ranks]
         save_atomic({**self.meta, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scheduler": self.scheduler.state_dict(),
                      "scaler": self.scaler.state_dict() if self.scaler else None,
                      "position": {"epoch": epoch, "batches": batches_done, "world_size": self.world.size},
-                     "rng": rng, "epoch": epoch, "step": self.step}, self.ckpt_dir / f"step-{self.step}.pt")
+                     "rng": rng, "totals": totals, "epoch": epoch, "step": self.step},
+                    self.ckpt_dir / f"step-{self.step}.pt")
         for old in checkpoints(self.ckpt_dir)[:-int(self.tcfg.get("keep_checkpoints", 3))]:
             old.unlink()
 
@@ -511,6 +523,14 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def resume_totals(totals: list[tuple[float, int]], world: World) -> tuple[float, int]:
+    """This rank's (summed loss, utterances) of the running epoch from a checkpoint's per-rank totals; from
+    another world size, rank 0 takes them all (the epoch's loss is their sum over the ranks either way)."""
+    if len(totals) == world.size:
+        return tuple(totals[world.rank])
+    return (sum(t[0] for t in totals), sum(t[1] for t in totals)) if world.main else (0.0, 0)
 
 
 def resume_position(pos: dict, world: World) -> tuple[int, int]:

@@ -163,6 +163,48 @@ def test_interrupted_ddp_run_resumes_exactly_under_torchrun(corpus, ddp_run, tmp
     resumed = torch.load(exp / "model.pt", weights_only=False)["model"]
     uninterrupted = torch.load(ddp_run[0] / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    assert epoch_files(exp) == epoch_files(ddp_run[0])  # epoch 2's train loss included
+
+
+def epoch_files(exp: Path) -> dict[str, dict]:
+    """Every ``epoch-<E>.pt`` of ``exp``: its plain numbers, and its weights as lists (comparable with ==)."""
+    out = {}
+    for path in sorted(exp.glob("epoch-*.pt")):
+        state = torch.load(path, weights_only=True)
+        out[path.name] = {**state, "model": {k: v.tolist() for k, v in state["model"].items()}}
+    return out
+
+
+def test_an_epoch_resumed_after_a_kill_reports_the_loss_of_the_whole_epoch(corpus, tmp_path, monkeypatch) -> None:
+    """The running epoch's loss totals are in every checkpoint: the epoch files of a run interrupted in the
+    middle of an epoch and resumed equal an uninterrupted run's, train loss included."""
+    T.train(*corpus, tmp_path / "full", tiny_config(epochs=2))
+    positions = {p.name: torch.load(p, weights_only=False)["position"]
+                 for p in (tmp_path / "full" / "checkpoints").glob("step-*.pt")}
+    stop_at = min((name for name, pos in positions.items() if pos["epoch"] == 2 and pos["batches"] > 0),
+                  key=lambda name: int(name[5:-3]))
+    save = T.save_atomic
+
+    def save_then_crash(obj, path):
+        save(obj, path)
+        if Path(path).name == stop_at:
+            raise Interrupted(path)
+    monkeypatch.setattr(T, "save_atomic", save_then_crash)
+    with pytest.raises(Interrupted):
+        T.train(*corpus, tmp_path / "exp", tiny_config(epochs=2))
+    monkeypatch.undo()
+    T.train(*corpus, tmp_path / "exp", tiny_config(epochs=2))
+    resumed, uninterrupted = epoch_files(tmp_path / "exp"), epoch_files(tmp_path / "full")
+    assert {n: e["train_loss"] for n, e in resumed.items()} == {n: e["train_loss"] for n, e in uninterrupted.items()}
+    assert resumed == uninterrupted
+
+
+def test_loss_totals_from_another_world_size_go_to_rank_0() -> None:
+    totals = [(10.0, 4), (6.0, 3)]
+    assert T.resume_totals(totals, T.World(1, 1, 2, 2)) == (6.0, 3)
+    assert T.resume_totals(totals, T.World()) == (16.0, 7)
+    assert T.resume_totals(totals[:1], T.World(1, 1, 2, 2)) == (0.0, 0)
+    assert T.resume_totals(totals[:1], T.World(0, 0, 2, 2)) == (10.0, 4)
 
 
 def _batch(lengths: list[int], seed: int) -> dict:
