@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from asrt.fileio import write_text_atomic
+
 OPENSLR_BASE = "https://www.openslr.org/resources"
 MIRROR_ENV = "ASRT_OPENSLR_MIRROR"
 USER_AGENT = "asrt-download/1.0"
@@ -73,10 +75,7 @@ def _cached_md5(dest: Path) -> str | None:
 
 
 def _write_sidecar(dest: Path, digest: str) -> None:
-    side = _sidecar(dest)
-    tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
-    os.replace(tmp, side)
+    write_text_atomic(_sidecar(dest), f"{digest}  {dest.name}\n")
 
 
 def verify(dest: Path, md5: str | None, chunk_size: int = 1 << 20) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -95,10 +96,14 @@ def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, fe
     if speed_perturb:
         cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
     torch.set_num_threads(1)
+    storage = feature_storage(out_dir, corpus, split)
+    # What a killed run stored, perhaps with another --num-jobs: lhotse's one archive, or a directory of them
+    storage.with_name(storage.name + ".lca").unlink(missing_ok=True)
+    shutil.rmtree(storage, ignore_errors=True)
     extractor = make_extractor(features_cfg)
     logging.info("Computing features for %d %s cuts with %d jobs", len(cuts), split, num_jobs)
     cuts = cuts.compute_and_store_features(
-        extractor=extractor, storage_path=feature_storage(out_dir, corpus, split), num_jobs=num_jobs,
+        extractor=extractor, storage_path=storage, num_jobs=num_jobs,
         storage_type=LilcomChunkyWriter,
         executor=ProcessPoolExecutor(num_jobs, initializer=torch.set_num_threads, initargs=(1,)) if num_jobs > 1 else None)
     with atomic_path(out) as tmp:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Sequence
 import kaldifst
 import kaldilm
 
-from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
+from asrt.fileio import atomic_path, read_symbol_table, scratch_path, write_text_atomic
 from asrt.names import BLANK, BLANK_ID, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, P2H_FILE, TOKENS_FILE, WORDS_FILE
 
 log = logging.getLogger(__name__)
@@ -348,8 +347,8 @@ def build_grammar_fst(
     arpa_path = Path(arpa_path)
     if not arpa_path.is_file():
         raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
-    with tempfile.TemporaryDirectory(prefix="asrt-G-") as tmp_dir:
-        tmp = Path(tmp_dir) / "G.fst"
+    # kaldilm writes G to a file: a temporary beside words.txt, which the next run removes if this one is killed
+    with scratch_path(Path(words_path).with_name("G.fst")) as tmp:
         kaldilm.arpa2fst(
             input_arpa=str(arpa_path),
             output_fst=str(tmp),

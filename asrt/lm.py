@@ -37,14 +37,14 @@ def build_lms(lang_dir: Path, out_arpa: Path, cfg: dict) -> None:
     train_ngram(text, out_arpa, int(cfg["order"]), cfg.get("prune"))
     add_unigrams(out_arpa, words)
     rescore = out_arpa.with_name(RESCORE_LM_FILE)
+    arpa = rescore.with_suffix(".arpa")  # the rescoring LM's ARPA, kept only until its binary is built
     if int(cfg.get("rescore_order") or 0) > 0:
-        arpa = rescore.with_suffix(".arpa")
         train_ngram(text, arpa, int(cfg["rescore_order"]), cfg.get("rescore_prune"))
         add_unigrams(arpa, words)
         build_binary(arpa, rescore)
-        arpa.unlink()
     else:
         rescore.unlink(missing_ok=True)
+    arpa.unlink(missing_ok=True)  # also what a run killed before build_binary left
     build_char_lm(text, out_arpa.with_name(CHAR_RESCORE_LM_FILE), int(cfg.get("rescore_char_order") or 0))
 
 
@@ -57,10 +57,11 @@ def build_char_lm(text: Path, out: Path, order: int) -> None:
     """An unpruned ``order``-gram over the characters of ``text`` in KenLM's binary format at ``out``;
     ``order`` 0 removes ``out``."""
     out = Path(out)
-    if order <= 0:
-        out.unlink(missing_ok=True)
-        return
     chars, arpa = out.with_suffix(".txt"), out.with_suffix(".arpa")
+    if order <= 0:
+        for path in (out, chars, arpa):  # also what a run killed while building it left
+            path.unlink(missing_ok=True)
+        return
     chars.write_text("".join(characters(line.split()) + "\n" for line in Path(text).read_text(encoding="utf-8")
                              .splitlines()), encoding="utf-8")
     train_ngram(chars, arpa, order)

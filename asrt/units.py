@@ -18,9 +18,9 @@ directory without it is tonal pinyin (all those made before units were configura
 """
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,19 +334,17 @@ def train_bpe(lang_dir: Path, sentences: list[str], vocab_size: int, character_c
     """
     import sentencepiece
 
-    with tempfile.TemporaryDirectory(prefix="asrt-bpe-") as tmp:
-        text = Path(tmp) / "text.txt"
-        text.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-        try:
-            sentencepiece.SentencePieceTrainer.train(
-                input=str(text), model_prefix=str(Path(tmp) / "bpe"), model_type="bpe", vocab_size=vocab_size,
-                character_coverage=character_coverage, byte_fallback=True, add_dummy_prefix=False,
-                hard_vocab_limit=False,  # a small text may not have vocab_size pieces' worth of merges
-                normalization_rule_name="identity", bos_id=-1, eos_id=-1, unk_id=0, num_threads=1,
-                max_sentence_length=100000, minloglevel=2)
-        except RuntimeError as e:
-            raise ValueError(f"sentencepiece could not train {vocab_size} pieces on the training text ({e}); "
-                             "change lang.bpe_vocab_size or lower lang.bpe_character_coverage") from None
-        with atomic_path(Path(lang_dir) / BPE_MODEL) as out:
-            out.write_bytes((Path(tmp) / "bpe.model").read_bytes())
+    model = io.BytesIO()  # sentencepiece reads the sentences and writes the model in memory: no temporary files
+    try:
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, model_type="bpe", vocab_size=vocab_size,
+            character_coverage=character_coverage, byte_fallback=True, add_dummy_prefix=False,
+            hard_vocab_limit=False,  # a small text may not have vocab_size pieces' worth of merges
+            normalization_rule_name="identity", bos_id=-1, eos_id=-1, unk_id=0, num_threads=1,
+            max_sentence_length=100000, minloglevel=2)
+    except RuntimeError as e:
+        raise ValueError(f"sentencepiece could not train {vocab_size} pieces on the training text ({e}); "
+                         "change lang.bpe_vocab_size or lower lang.bpe_character_coverage") from None
+    with atomic_path(Path(lang_dir) / BPE_MODEL) as out:
+        out.write_bytes(model.getvalue())
     return Bpe(Path(lang_dir) / BPE_MODEL)

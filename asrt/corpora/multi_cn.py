@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from asrt.corpora import Splits, extra_lm_text as member_lm_text, get_corpus
+from asrt.fileio import scratch_path
 from asrt.names import manifest_path
 
 NAME = "multi_cn"
@@ -71,8 +71,8 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
         if tuple(module.SPLITS) != MEMBER_SPLITS:
             raise RuntimeError(f"{m} has splits {module.SPLITS}, multi_cn expects {MEMBER_SPLITS}")
         # The member writes its own names into a scratch directory beside ours; renames are atomic.
-        with tempfile.TemporaryDirectory(dir=manifest_dir, prefix=f".{m}-") as tmp:
-            module.prepare(Path(corpus_dir) / m, Path(tmp))
+        with scratch_path(manifest_dir / m, directory=True) as tmp:
+            module.prepare(Path(corpus_dir) / m, tmp)
             for split in MEMBER_SPLITS:
                 for kind in KINDS:
                     os.replace(manifest_path(tmp, m, kind, split),
