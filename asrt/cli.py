@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from asrt.config import load_config
+from asrt.fileio import write_text_atomic
 from asrt.names import DECODE_DIR, HLG_FILE, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path, recipe_paths
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, PROTOCOLS
 
@@ -125,11 +126,11 @@ def cmd_decode(args) -> None:
     model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
     summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / DECODE_DIR, config["decode"],
                        int(config["decode"].get("num_threads", 1)), args.rescore_lm)
-    (exp_dir / DECODE_DIR / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(exp_dir / DECODE_DIR / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     if args.results:
         config_name = Path(args.config).name if args.config else "default"
         model_label = Units.from_dir(args.lang_dir).model_label(config["model"]["name"])
-        for row in append_results_rows(Path(args.results), config_name, model_label, summary):
+        for row in append_results_rows(Path(args.results), config_name, model_label, summary, args.resume):
             logging.info("Added to %s: %s", args.results, row.strip())
 
 

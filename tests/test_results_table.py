@@ -92,3 +92,20 @@ def test_append_results_rows_adds_the_condition_row(tmp_path: Path) -> None:
     expected = "# Results\n\n" + RESULTS_HEADER + rows[0] + "\n" + CONDITION_HEADER + rows[1]
     assert md.read_text(encoding="utf-8") == expected
     assert len(append_results_rows(md, "default.yaml", "tdnn", SUMMARY)) == 1  # no conditions, no condition row
+
+
+def test_a_resumed_decode_replaces_the_rows_its_killed_run_added(tmp_path: Path) -> None:
+    """Stage 7 killed after writing its rows and run again (--resume) leaves one row per table, its own:
+    the killed run's (the same date, commit, config and model, another RTF) is replaced."""
+    md = tmp_path / "RESULTS.md"
+    summary = {"dev": SUMMARY["dev"], "test": {**SUMMARY["test"], "by_condition": CONDITIONS}}
+    earlier = append_results_row(md, "other.yaml", "tdnn", SUMMARY)
+    append_results_rows(md, "default.yaml", "tdnn", summary)  # the killed run's rows
+    rerun = {"dev": SUMMARY["dev"], "test": {**summary["test"], "rtf_hlg": 0.0199}}
+    rows = append_results_rows(md, "default.yaml", "tdnn", rerun, resume=True)
+    assert rows[0].endswith("| 0.0019 | 0.0199 |\n")
+    expected = "# Results\n\n" + RESULTS_HEADER + earlier + rows[0] + "\n" + CONDITION_HEADER + rows[1]
+    assert md.read_text(encoding="utf-8") == expected
+    append_results_rows(md, "default.yaml", "tdnn", rerun, resume=True)  # resumed once more: still one row per table
+    append_results_rows(md, "default.yaml", "tdnn", rerun)  # a run afresh adds its rows
+    assert md.read_text(encoding="utf-8").count("| default.yaml | tdnn |") == 4
