@@ -13,8 +13,9 @@ directories, RESULTS.md and TMPDIR under ``--work``:
 Then every file of the two runs is compared by content: gzip'd JSONL manifests decompressed and parsed (each
 run's root directory replaced by ``<root>``), the feature matrices of every cut by value, torch files
 (checkpoints, epoch and model files) tensor by tensor with every other field (``train_loss`` included),
-audio, text, FSTs and every other file byte for byte; timings are left out (the RTF columns of RESULTS.md and
-``rtf_*`` of summary.json, the package's creation time) and so are the tensorboard logs (wall times, and an
+audio by format and samples, text, FSTs and every other file byte for byte; timings and provenance are left
+out (the RTF columns and commit of RESULTS.md, ``rtf_*`` of summary.json, the package's creation time and
+commit, the PEAK chunk's time in float WAVs) and so are the tensorboard logs (wall times, and an
 event file per process start). Temporaries (``.<name>.*.tmp*``, ``*.tmp``, ``*.part``, ``.done/*.started``,
 anything in the chaos run's TMPDIR that the reference's does not hold too) count as differences. Prints Markdown tables; exits 1 on any difference.
 
@@ -45,6 +46,7 @@ STAGES = range(9)
 STAGE_LINE = re.compile(r"\) Stage (\d): (?!.*done before)")  # a stage that runs (not one skipped as done)
 TEMPORARY = re.compile(r"^\..+\.tmp.*$|\.tmp$|\.part$|\.started$")
 TIMING_KEY = re.compile(r"^rtf")
+PROVENANCE = ("created", "commit")  # of metadata.json: when and from which checkout, not what
 
 
 @dataclass
@@ -138,9 +140,10 @@ def run_chaos(run: Run, plan: list[int], durations: dict[int, float], rng: rando
         watch = StageWatch(log)
         while proc.poll() is None and not any(s >= target for s in watch.poll()):
             time.sleep(0.05)
-        # A resumed stage has about its duration less what earlier attempts ran of it left; if it ends before
-        # the delay does, the kill comes at the start of the next.
-        delay = rng.uniform(0, max(0.5, durations.get(target, 1.0) - spent[target]))
+        # A resumed stage has about its duration less what earlier attempts ran of it left (less still on a
+        # less loaded machine): the kill comes within the first half of that; if the stage ends before the
+        # delay does, the kill comes at the start of the next.
+        delay = rng.uniform(0, max(0.5, durations.get(target, 1.0) - spent[target]) / 2)
         spent[target] += delay
         deadline = time.time() + delay
         while time.time() < deadline and proc.poll() is None and watch.poll()[-1] <= target:
@@ -208,16 +211,30 @@ def _same_features(a: Path, b: Path) -> bool:
 
 
 def _results_md(path: Path) -> list[str]:
-    """RESULTS.md's lines, the RTF cells of the main table's rows blanked."""
+    """RESULTS.md's lines, the commit and the RTF cells of every row blanked."""
     lines, in_main = [], False
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("| date |"):
             in_main = "RTF greedy" in line
-        elif in_main and line.startswith("| 20"):
+        elif line.startswith("| 20"):
             cells = line.split("|")
-            line = "|".join(cells[:-3] + ["", "", ""])
+            cells[2] = ""
+            line = "|".join(cells[:-3] + ["", "", ""] if in_main else cells)
         lines.append(line)
     return lines
+
+
+def _same_audio(a: Path, b: Path) -> bool:
+    """Same rate, channels, sample format and samples (libsndfile's float WAVs carry the time they were
+    written in a PEAK chunk, as gzip does)."""
+    import numpy as np
+    import soundfile as sf
+
+    ia, ib = sf.info(str(a)), sf.info(str(b))
+    if (ia.samplerate, ia.channels, ia.format, ia.subtype, ia.frames) != (
+            ib.samplerate, ib.channels, ib.format, ib.subtype, ib.frames):
+        return False
+    return np.array_equal(sf.read(str(a), dtype="float64")[0], sf.read(str(b), dtype="float64")[0])
 
 
 def compare_file(rel: Path, a_root: Path, b_root: Path) -> tuple[str, bool]:
@@ -242,7 +259,8 @@ def compare_file(rel: Path, a_root: Path, b_root: Path) -> tuple[str, bool]:
         ja, jb = (_normalised(json.loads(p.read_text(encoding="utf-8")), str(r)) for p, r in ((a, a_root), (b, b_root)))
         if name == "metadata.json":
             for j in (ja, jb):
-                j.pop("created", None)
+                for key in PROVENANCE:
+                    j.pop(key, None)
         return "JSON (timings aside)", ja == jb
     if name == "summary.txt":  # a decode's scores, then its speed
         strip = (lambda p: [x for x in p.read_text(encoding="utf-8").splitlines() if "RTF" not in x])
@@ -251,8 +269,10 @@ def compare_file(rel: Path, a_root: Path, b_root: Path) -> tuple[str, bool]:
         return "other gzip (decompressed)", gzip.decompress(a.read_bytes()) == gzip.decompress(b.read_bytes())
     if ".done" in rel.parts:
         return "stage marker", a.read_bytes() == b.read_bytes()
+    if rel.suffix in (".flac", ".wav"):
+        return "audio (samples and format)", a.read_bytes() == b.read_bytes() or _same_audio(a, b)
     suffix = rel.suffix or "(none)"
-    kinds = {".flac": "audio", ".wav": "audio", ".fst": "FST", ".lca": "feature archive", ".txt": "text",
+    kinds = {".fst": "FST", ".lca": "feature archive", ".txt": "text",
              ".arpa": "ARPA LM", ".bin": "KenLM binary", ".yaml": "YAML", ".tsv": "text", ".md": "text"}
     return kinds.get(suffix, f"other ({suffix})"), a.read_bytes() == b.read_bytes()
 
