@@ -39,6 +39,17 @@ help_message="Usage: run.sh [options]   (run from a recipe directory, e.g. egs/m
 . "$ASRT_ROOT/path.sh"
 
 corpus_dir=${corpus_dir:-$data_dir/local/$corpus}
+
+# The stages' temporary files go to a folder of this run under $data_dir/tmp, removed when the run ends;
+# a killed run's folder (Python's pymp-* folders, say) is removed by the next run.
+tmp_root=$(realpath -m "$data_dir/tmp")
+mkdir -p "$tmp_root"
+for old_tmp in "$tmp_root"/run.*; do
+  if [ -d "$old_tmp" ] && ! kill -0 "${old_tmp##*.}" 2>/dev/null; then rm -rf "$old_tmp"; fi
+done
+export TMPDIR=$tmp_root/run.$$
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 config_opt=()
 [ -n "$config" ] && config_opt=(--config "$config")
 lm_text_opt=()
