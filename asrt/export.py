@@ -37,7 +37,7 @@ import torch
 
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
 from asrt.models import MIN_FRAMES, CtcModel
-from asrt.names import (BLANK_ID, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
+from asrt.names import (BLANK_ID, CHAR_RESCORE_LM_FILE, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
                         RESCORE_LM_FILE, SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
 from asrt.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
 
@@ -203,7 +203,8 @@ def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -
 
     from asrt.package import OPTIONAL_LANG_FILES
 
-    for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *OPTIONAL_LANG_FILES, RESCORE_LM_FILE):
+    for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *OPTIONAL_LANG_FILES, RESCORE_LM_FILE,
+                 CHAR_RESCORE_LM_FILE):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
     decode = dict(metadata.get("decode") or {})
