@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from asrt.config import load_config
+from asrt.config import default_section, load_config
 from asrt.fileio import write_text_atomic
 from asrt.names import DECODE_DIR, HLG_FILE, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path, recipe_paths
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, PROTOCOLS
@@ -371,7 +371,7 @@ def _add_service_verbs(sub) -> None:
     sp.add_argument("--workers", type=int, default=None,
                     help="requests recognised at once (default: one per usable core)")
     sp.add_argument("--config", help="YAML whose serve section overrides the limits of asrt/conf/serve.yaml")
-    defaults = load_config()["serve"]
+    defaults = default_section("serve")  # every verb builds this parser: read one file, not the whole config
     for name, (kind, help_text) in SERVE_LIMITS.items():
         sp.add_argument("--" + name.replace("_", "-"), type=kind,
                         help=f"{help_text} (default: {defaults[name]}, from asrt/conf/serve.yaml)")

@@ -38,13 +38,18 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+def default_section(name: str, conf_dir: Path = DEFAULT_CONF_DIR) -> dict[str, Any]:
+    """The project's defaults for one section (``conf_dir/<name>.yaml``), without reading the others."""
+    return yaml.safe_load((Path(conf_dir) / f"{name}.yaml").read_text()) or {}
+
+
 def load_config(override: str | Path | None = None, conf_dir: Path = DEFAULT_CONF_DIR) -> dict[str, Any]:
     """Load every ``conf_dir/<section>.yaml`` as section ``<section>``, then apply ``override`` after the
     chain of its ``base`` files."""
     presets_dir = Path(conf_dir) / "models"
     config: dict[str, Any] = {}
     for path in sorted(Path(conf_dir).glob("*.yaml")):
-        config[path.stem] = yaml.safe_load(path.read_text()) or {}
+        config[path.stem] = default_section(path.stem, conf_dir)
     if isinstance(config.get("model"), dict) and "preset" in config["model"]:
         config["model"] = resolve_model_preset(config["model"], presets_dir)
     if override:
