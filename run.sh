@@ -79,7 +79,7 @@ run_stage 5 "$lang_markers" "HLG graph $hlg" -- \
 
 trainer=(asrt)
 if [ "$num_gpus" -gt 1 ] || [ "$num_nodes" -gt 1 ]; then
-  # One process per GPU (or CPU process with train.device: cpu); asrt/train.py is the same code in each.
+  # One process per GPU (or CPU process with train.device: cpu); asrt/train/trainer.py is the same code in each.
   rdzv=(--standalone)
   if [ "$num_nodes" -gt 1 ]; then
     [ -n "$rdzv_endpoint" ] || { log "--num-nodes $num_nodes needs --rdzv-endpoint HOST:PORT"; exit 1; }

@@ -9,52 +9,36 @@ from pathlib import Path
 
 from asrt.config import default_section, load_config
 from asrt.fileio import write_text_atomic
-from asrt.names import DECODE_DIR, HLG_FILE, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path, recipe_paths
+from asrt.names import DECODE_DIR, HLG_FILE, MATRIX_FILES, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path
+from asrt.serving.limits import ServeLimits
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, PROTOCOLS
-
-
-# asrt serve's limit options: the serve section's keys (asrt/conf/serve.yaml), their types and help.
-SERVE_LIMITS = {
-    "max_syllables": (int, "most pinyin syllables per /language request"),
-    "max_audio_seconds": (float, "longest audio per request or gRPC Stream, in seconds"),
-    "max_body_mb": (float, "largest HTTP request body or gRPC message, in MiB"),
-    "request_seconds": (float, "seconds a request may wait and run before it fails"),
-    "max_streams": (int, "gRPC Streams open at once"),
-    "stream_idle_seconds": (float, "seconds a gRPC Stream may send nothing before it is closed"),
-    "header_seconds": (float, "seconds for an HTTP request's headers to arrive"),
-    "body_seconds": (float, "seconds for an HTTP request's body to arrive after its headers"),
-}
-
-
-def _corpus_splits(corpus_name: str):
-    from asrt.corpora import get_corpus
-
-    corpus = get_corpus(corpus_name)
-    return corpus, getattr(corpus, "SPLITS", None)  # None: splits depend on the corpus dir (corpus_splits)
 
 
 def cmd_paths(args) -> None:
     """Every name the stages pass each other, as shell assignments that run.sh evaluates."""
+    from asrt.recipe import recipe_paths
+
     print(recipe_paths(args.corpus, args.corpus_dir, args.data_dir, args.config, args.exp_dir).shell(), end="")
 
 
 def cmd_download(args) -> None:
     """Stage 0: fetch (or, for mini_cmn, synthesise) the corpus."""
-    corpus, _ = _corpus_splits(args.corpus)
-    corpus.download(Path(args.corpus_dir), load_config(args.config), args.num_jobs, args.resume)
+    from asrt.corpora import get_corpus
+
+    get_corpus(args.corpus).download(Path(args.corpus_dir), load_config(args.config), args.num_jobs, args.resume)
 
 
 def cmd_prepare(args) -> None:
     """Stage 1: lhotse manifests."""
-    corpus, _ = _corpus_splits(args.corpus)
-    corpus.prepare(Path(args.corpus_dir), Path(args.manifest_dir))
+    from asrt.corpora import get_corpus
+
+    get_corpus(args.corpus).prepare(Path(args.corpus_dir), Path(args.manifest_dir))
 
 
 def cmd_lang(args) -> None:
     """Stage 2: labelled supervisions, tokens, lexicon, LM text, words and disambiguation symbols."""
-    from asrt.lang import label_supervisions, prepare_lang
-
     from asrt.corpora import corpus_splits, extra_lm_text
+    from asrt.lang.prepare import label_supervisions, prepare_lang
 
     splits = corpus_splits(args.corpus, args.corpus_dir)
     md = Path(args.manifest_dir)
@@ -65,14 +49,13 @@ def cmd_lang(args) -> None:
     prepare_lang(Path(args.lang_dir),
                  [manifest_path(md, args.corpus, "supervisions_labelled", s) for s in splits.train.values()],
                  [*extra_lm_text(args.corpus, args.corpus_dir), *map(Path, args.lm_text or [])],
-                 config.get("lang"), config["lm"]["unit"])
+                 config["lang"], config["lm"]["unit"])
 
 
 def cmd_features(args) -> None:
     """Stage 3: fbank features and cuts."""
-    from asrt.features import compute_features
-
     from asrt.corpora import corpus_splits
+    from asrt.features.extract import compute_features
 
     compute_features(Path(args.manifest_dir), args.corpus, corpus_splits(args.corpus, args.corpus_dir),
                      Path(args.out_dir), load_config(args.config)["features"], args.num_jobs, args.resume)
@@ -80,8 +63,8 @@ def cmd_features(args) -> None:
 
 def cmd_lm(args) -> None:
     """Stage 4: KenLM n-grams on the LM text: the graph's, and the rescoring LM."""
-    from asrt.lm import build_lms
-    from asrt.units import lm_unit_of
+    from asrt.lang.units import lm_unit_of
+    from asrt.lm.ngram import build_lms
 
     cfg = load_config(args.config)["lm"]
     built = lm_unit_of(args.lang_dir)
@@ -93,8 +76,8 @@ def cmd_lm(args) -> None:
 
 def cmd_graph(args) -> None:
     """Stage 5: HLG.fst."""
-    from asrt.graph import compile_hlg
-    from asrt.units import Units
+    from asrt.lang.units import Units
+    from asrt.lm.graph import compile_hlg
 
     lang_dir = Path(args.lang_dir)
     compile_hlg(lang_dir, Path(args.arpa), lang_dir / HLG_FILE,
@@ -103,10 +86,9 @@ def cmd_graph(args) -> None:
 
 def cmd_train(args) -> None:
     """Stage 6: train the acoustic model afresh, or with --resume from the newest checkpoint."""
-    from asrt.checkpoint import remove_training_files
-    from asrt.train import train
-
-    from asrt.mixing import parse_named_cuts
+    from asrt.models.checkpoint import remove_training_files
+    from asrt.train.mixing import parse_named_cuts
+    from asrt.train.trainer import train
 
     if not args.resume:  # in every process, before any joins the others: none may resume an earlier run
         remove_training_files(Path(args.exp_dir))
@@ -116,19 +98,20 @@ def cmd_train(args) -> None:
 
 def cmd_decode(args) -> None:
     """Stage 7: decode (the last ``decode.avg`` epochs averaged, if set), score and add a row to RESULTS.md."""
-    from asrt.checkpoint import decoding_model
-    from asrt.evaluate import append_results_rows, evaluate
-    from asrt.units import Units
+    from asrt.decode.evaluate import evaluate
+    from asrt.decode.results import append_results_rows
+    from asrt.lang.units import Units
+    from asrt.models.checkpoint import decoding_model
 
     config = load_config(args.config)
     exp_dir = Path(args.exp_dir)
     cuts = dict(zip(args.splits, map(Path, args.cuts)))
-    model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
+    model_path = decoding_model(exp_dir, int(config["decode"]["avg"]))
     summary = evaluate(model_path, Path(args.lang_dir), cuts, exp_dir / DECODE_DIR, config["decode"],
-                       int(config["decode"].get("num_threads", 1)), args.rescore_lm)
+                       int(config["decode"]["num_threads"]), args.rescore_lm)
     write_text_atomic(exp_dir / DECODE_DIR / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     if args.results:
-        config_name = Path(args.config).name if args.config else "default"
+        config_name = Path(args.config).name if args.config else "default"  # RESULTS.md names the file
         model_label = Units.from_dir(args.lang_dir).model_label(config["model"]["name"])
         for row in append_results_rows(Path(args.results), config_name, model_label, summary, args.resume):
             logging.info("Added to %s: %s", args.results, row.strip())
@@ -136,32 +119,32 @@ def cmd_decode(args) -> None:
 
 def cmd_package(args) -> None:
     """Stage 8: self-contained model directory."""
-    from asrt.package import package_model
-    from asrt.checkpoint import decoding_model
+    from asrt.models.checkpoint import decoding_model
+    from asrt.packaged.package import package_model
 
     exp_dir = Path(args.exp_dir)
     config = load_config(args.config)
     summary_path = exp_dir / DECODE_DIR / SUMMARY_FILE
     results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    model_path = decoding_model(exp_dir, int(config["decode"].get("avg", 1)))
+    model_path = decoding_model(exp_dir, int(config["decode"]["avg"]))
     out = package_model(model_path, Path(args.lang_dir), Path(args.out), config, results, args.rescore_lm)
     logging.info("Packaged model in %s", out)
 
 
 def cmd_compare(args) -> None:
     """Decode every test set with every model; PER and CER matrix as Markdown, JSON and a heatmap PNG."""
-    from asrt.compare import compare, parse_labelled
+    from asrt.packaged.compare import compare, parse_labelled
 
     models = [parse_labelled(s, "--model") for s in args.model]
     tests = [parse_labelled(s, "--test") for s in args.test]
     compare(models, tests, Path(args.out_dir), args.num_threads)
-    print((Path(args.out_dir) / "matrix.md").read_text(), end="")
+    print((Path(args.out_dir) / MATRIX_FILES[0]).read_text(), end="")
 
 
 def cmd_recognize(args) -> int:
     """Recognise audio files; one JSON object per line; exit 1 if any file failed."""
     from asrt.audio import AudioError, load_audio
-    from asrt.recognizer import Recognizer
+    from asrt.packaged.recognizer import Recognizer
 
     recognizer = Recognizer(args.model_dir, device=args.device, backend=args.backend)
     failed = 0
@@ -180,7 +163,7 @@ def cmd_recognize(args) -> int:
 
 def cmd_export(args) -> None:
     """ONNX model, tokens.txt and HLG.fst for sherpa-onnx (and asrt recognize --backend onnx)."""
-    from asrt.export import export_model
+    from asrt.packaged.export import export_model
 
     metadata = export_model(Path(args.model_dir), Path(args.out), args.tolerance)
     logging.info("Exported to %s (ONNX log-probs within %.1e of PyTorch's; sherpa-onnx: %s)", args.out,
@@ -189,12 +172,17 @@ def cmd_export(args) -> None:
 
 def cmd_p2h(args) -> None:
     """Characters for tonal pinyin (arguments, or one sentence per line of --input or stdin), or --eval."""
-    from asrt.decoding import PinyinDecoder
-    from asrt.p2h import evaluate_p2h, read_eval_tsv
+    from asrt.decode.p2h import evaluate_p2h, read_eval_tsv
+    from asrt.decode.search import PinyinDecoder
+    from asrt.packaged.package import read_metadata
 
     model_dir = Path(args.model_dir)
-    metadata = json.loads((model_dir / METADATA_FILE).read_text()) if (model_dir / METADATA_FILE).exists() else {}
-    decode_cfg = load_config(args.config)["decode"] if args.config else metadata.get("decode")
+    if args.config:
+        decode_cfg = load_config(args.config)["decode"]
+    elif (model_dir / METADATA_FILE).exists():  # a packaged model
+        decode_cfg = read_metadata(model_dir)["decode"]
+    else:  # a lang directory
+        decode_cfg = default_section("decode")
     decoder = PinyinDecoder.from_dir(model_dir, decode_cfg, args.rescore_lm)
     if args.eval:
         result = evaluate_p2h(decoder.pinyin_to_text, read_eval_tsv(args.eval))
@@ -210,13 +198,12 @@ def cmd_p2h(args) -> None:
 
 def cmd_serve(args) -> None:
     """Serve a packaged model over ASRT's HTTP and/or gRPC protocols until SIGTERM."""
-    from asrt.serving.limits import ServeLimits
     from asrt.serving.server import serve
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    limits = ServeLimits.from_config(load_config(args.config).get("serve", {}),
-                                     **{name: getattr(args, name) for name in SERVE_LIMITS})
+    limits = ServeLimits.from_config(load_config(args.config)["serve"],
+                                     **{name: getattr(args, name) for name, _, _ in ServeLimits.options()})
     serve(args.model_dir, limits, tuple(args.protocol), args.host, args.http_port, args.grpc_port, args.workers)
 
 
@@ -372,7 +359,7 @@ def _add_service_verbs(sub) -> None:
                     help="requests recognised at once (default: one per usable core)")
     sp.add_argument("--config", help="YAML whose serve section overrides the limits of asrt/conf/serve.yaml")
     defaults = default_section("serve")  # every verb builds this parser: read one file, not the whole config
-    for name, (kind, help_text) in SERVE_LIMITS.items():
+    for name, kind, help_text in ServeLimits.options():
         sp.add_argument("--" + name.replace("_", "-"), type=kind,
                         help=f"{help_text} (default: {defaults[name]}, from asrt/conf/serve.yaml)")
     sp = _verb(sub, "client", cmd_client, "recognise audio files (WAV/FLAC) with a running asrt or ASRT server",

@@ -13,6 +13,7 @@ A recipe file holds only what differs from what it builds on:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,49 @@ def merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
         old = out.get(key)
-        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
+        if isinstance(value, dict) and isinstance(old, dict) and ("name" not in value or value["name"] == old.get("name")):
             out[key] = merge(old, value)
         else:
             out[key] = value
     return out
+
+
+class ConfigError(KeyError, ValueError):
+    """A config section lacks a key its code reads: the message names the section and where its defaults are."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Section(Mapping):
+    """A read-only view of one config section whose missing keys are a one-line :class:`ConfigError` naming
+    the section, instead of a silent default in code: every default lives in ``asrt/conf/<section>.yaml``.
+
+    ``source`` says where the section came from when that is not the loaded config (a packaged model's
+    ``metadata.json``, say). The view holds the section's own dict, which stays the thing to serialise.
+    """
+
+    def __init__(self, name: str, values: Mapping[str, Any] | None, source: str | None = None) -> None:
+        if isinstance(values, Section):
+            values = values.values_dict
+        self.name, self.values_dict, self.source = name, dict(values or {}), source
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.values_dict[key]
+        except KeyError:
+            where = f" of {self.source}" if self.source else ""
+            raise ConfigError(f"config section {self.name!r}{where} has no {key!r}; its default is in "
+                              f"asrt/conf/{self.name.split('.')[0]}.yaml") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values_dict)
+
+    def __len__(self) -> int:
+        return len(self.values_dict)
+
+    def __repr__(self) -> str:
+        return f"Section({self.name!r}, {self.values_dict!r})"
 
 
 def default_section(name: str, conf_dir: Path = DEFAULT_CONF_DIR) -> dict[str, Any]:

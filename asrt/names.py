@@ -1,5 +1,6 @@
-"""The numbers and names every stage agrees on, each written down once: the sample rate, the CTC blank,
-and the files through which stages talk. ``asrt paths`` hands run.sh the names it needs (:class:`RecipePaths`).
+"""The numbers and names every stage agrees on, each written down once: the sample rate, the CTC blank, the
+graph symbols, and the files through which stages talk. This module imports nothing of asrt; ``asrt paths``
+hands run.sh the names it needs (:class:`asrt.recipe.RecipePaths`).
 
 A recipe's files (``--data-dir``, default ``data``; ``--exp-dir``, default ``exp/<config name>``)::
 
@@ -16,8 +17,6 @@ A union of corpora (``multi_cn``) names its splits ``<member>_<split>``, so its 
 """
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 # Audio: every recording is resampled to this rate before features (asrt/audio.py), and models expect it.
@@ -35,14 +34,23 @@ WORDS_FILE = "words.txt"
 LM_TEXT_FILE = "lm_text.txt"
 HLG_FILE = "HLG.fst"
 P2H_FILE = "LG_pinyin.fst"  # pinyin units: T o LG, the graph that turns pinyin into characters (/language)
+UNITS_FILE = "units.json"  # which output units (asrt/lang/units.py); none: tonal pinyin
+BPE_MODEL_FILE = "bpe.model"  # bpe units: the sentencepiece model
+TOKENS_DISAMBIG_FILE = "tokens_disambig.txt"  # tokens.txt with the disambiguation symbols #0, #1, ... (stage 2)
+LEXICON_DISAMBIG_FILE = "lexicon_disambig.txt"  # lexicon.txt with them (stage 2)
+GRAMMAR_FILE = "G.fst"  # the LM as an FST, a scratch file of stage 5 beside words.txt
 # Files of an experiment and of a packaged model directory (stages 6-8), and of an exported one.
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
 ONNX_MODEL_FILE = "model.onnx"
 SUMMARY_FILE = "summary.json"  # exp/<config>/decode/summary.json: stage 7's scores
+SPLIT_SUMMARY_FILE = "summary.txt"  # exp/<config>/decode/<split>/summary.txt: one split's scores, for people
 DECODE_DIR = "decode"
 PACKAGE_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"  # exp/<config>/checkpoints/step-<N>.pt: resumable training states (stage 6)
+TENSORBOARD_DIR = "tensorboard"
+MATRIX_FILES = ("matrix.md", "matrix.json", "matrix.png")  # asrt compare's cross-corpus matrix
 # Directories and files of a data directory.
 MANIFEST_DIR = "manifests"
 FEATURE_DIR = "fbank"
@@ -73,63 +81,45 @@ def config_name(config: str | Path | None) -> str:
     return Path(config).name.removesuffix(".yaml") if config else "default"
 
 
-@dataclass(frozen=True)
-class RecipePaths:
-    """Every name run.sh's stages pass each other, derived from its options (see the module docstring)."""
-
-    corpus: str
-    data_dir: Path
-    lang_dir: Path
-    lm_dir: Path  # data_dir/lm_<lm.unit>: each LM unit's n-grams, and stage 4's marker
-    exp_dir: Path
-    config_name: str
-    train: dict[str, str]  # {name: split}: the training splits, mixed by name
-    dev: tuple[str, ...]
-    evaluate: tuple[str, ...]
-
-    def cuts(self, split: str) -> Path:
-        """The cuts with features of ``split``."""
-        return cuts_path(self.data_dir / FEATURE_DIR, self.corpus, split)
-
-    @property
-    def lang_markers(self) -> Path:
-        """Where stages 2 and 5 keep their markers: the data directory for tonal pinyin's ``lang`` (as
-        before units were configurable), else the lang directory itself, since each unit has its own."""
-        return self.data_dir if self.lang_dir == self.data_dir / LANG_DIR else self.lang_dir
-
-    def shell(self) -> str:
-        """``name=value`` lines (bash arrays for lists), shell-quoted, for run.sh to ``eval``."""
-        scalars = {
-            "manifests": self.data_dir / MANIFEST_DIR, "lang": self.lang_dir, "lang_markers": self.lang_markers,
-            "fbank": self.data_dir / FEATURE_DIR, "lm_dir": self.lm_dir, "arpa": self.lm_dir / ARPA_FILE,
-            "rescore_lm": self.lm_dir / RESCORE_LM_FILE,
-            "hlg": self.lang_dir / HLG_FILE, "exp_dir": self.exp_dir, "config_name": self.config_name,
-            "model_dir": self.exp_dir / PACKAGE_DIR,
-        }
-        arrays = {
-            "train_cuts": [f"{name}={self.cuts(split)}" for name, split in self.train.items()],
-            "dev_cuts": [self.cuts(s) for s in self.dev],
-            "eval_splits": list(self.evaluate),
-            "eval_cuts": [self.cuts(s) for s in self.evaluate],
-        }
-        lines = [f"{k}={shlex.quote(str(v))}" for k, v in scalars.items()]
-        lines += [f"{k}=({' '.join(shlex.quote(str(x)) for x in v)})" for k, v in arrays.items()]
-        return "".join(line + "\n" for line in lines)
+# Stage 6's files of exp/<config>, by pattern (for glob) and by number.
+EPOCH_MODEL_GLOB, AVERAGED_MODEL_GLOB, STEP_CHECKPOINT_GLOB = "epoch-*.pt", "model-avg*.pt", "step-*.pt"
 
 
-def recipe_paths(corpus: str, corpus_dir: str | Path | None, data_dir: str | Path, config: str | Path | None = None,
-                 exp_dir: str | Path | None = None) -> RecipePaths:
-    """The names of a recipe run: lang directory from the config's output units, splits from the corpus
-    module (a union of corpora needs ``corpus_dir`` in place: run stage 0 first)."""
-    from asrt.config import load_config
-    from asrt.corpora import corpus_splits
-    from asrt.units import lang_dir_name
+def epoch_model_path(exp_dir: Path, epoch: int) -> Path:
+    """The weights after epoch ``epoch`` (stage 6), ``epoch-<E>.pt``."""
+    return Path(exp_dir) / f"epoch-{epoch}.pt"
 
-    data_dir = Path(data_dir)
-    name = config_name(config)
-    splits = corpus_splits(corpus, corpus_dir)
-    cfg = load_config(config)
-    return RecipePaths(corpus=corpus, data_dir=data_dir, lang_dir=data_dir / lang_dir_name(cfg.get("lang")),
-                       lm_dir=data_dir / f"lm_{cfg['lm']['unit']}",
-                       exp_dir=Path(exp_dir) if exp_dir else Path("exp") / name, config_name=name,
-                       train=dict(splits.train), dev=tuple(splits.dev), evaluate=tuple(splits.evaluate))
+
+def averaged_model_path(exp_dir: Path, avg: int) -> Path:
+    """The average of the last ``avg`` epochs' weights (stages 7 and 8), ``model-avg<N>.pt``."""
+    return Path(exp_dir) / f"model-avg{avg}.pt"
+
+
+def step_checkpoint_path(ckpt_dir: Path, step: int) -> Path:
+    """A resumable training state after optimiser step ``step``, ``step-<N>.pt``."""
+    return Path(ckpt_dir) / f"step-{step}.pt"
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a :func:`step_checkpoint_path`."""
+    return int(Path(path).stem.split("-")[1])
+
+
+# Graph symbols (stages 2 and 5): OpenFst's epsilon, the LM's sentence boundaries and the back-off
+# disambiguation symbol; further disambiguation symbols are #1, #2, ...
+EPS = "<eps>"
+BOS = "<s>"
+EOS = "</s>"
+BACKOFF_DISAMBIG = "#0"
+RESERVED_WORDS = (EPS, BACKOFF_DISAMBIG, BOS, EOS)
+DISAMBIG_PREFIX = "#"
+
+
+def is_disambig(symbol: str) -> bool:
+    """True for a disambiguation symbol (``#0``, ``#1``, ...)."""
+    return symbol.startswith(DISAMBIG_PREFIX)
+
+
+def is_graph_symbol(word: str) -> bool:
+    """True for a graph-internal symbol of words.txt that is never a word of a transcript."""
+    return word in RESERVED_WORDS or is_disambig(word)

@@ -1,4 +1,4 @@
-"""CPU cost of on-the-fly audio augmentation (``train.augment``, asrt/augment.py) per training batch, on one thread.
+"""CPU cost of on-the-fly audio augmentation (``train.augment``, asrt/train/augment.py) per training batch, on one thread.
 
 Each row builds the same ``DynamicBucketingSampler`` batches with ``CtcDataset`` as stage 6 does (SpecAugment
 off): from the stored features; from features computed from the audio with the features section's extractor,
@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import torch
-
-from asrt.augment import TRANSFORMS, AudioAugmentation, check_augment
-from asrt.config import load_config
-from asrt.data import CtcDataset, TokenTable
-from asrt.features import make_extractor
-from asrt.train import SeededDataset
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
+
+from asrt.config import load_config
+from asrt.features.extract import make_extractor
+from asrt.lang.tokens import TokenTable
+from asrt.train.augment import TRANSFORMS, AudioAugmentation, check_augment
+from asrt.train.dataset import CtcDataset
+from asrt.train.samplers import SeededDataset
 
 
 def parse_args() -> argparse.Namespace:

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import machine_header, markdown_table, run_benchmark
 from tqdm import tqdm
 
 from asrt.audio import load_audio
 from asrt.config import load_config
 from asrt.corpora import channels, mini_cmn
-from asrt.recognizer import Recognizer
-from asrt.scoring import ErrorCounts, char_tokens, edit_counts
-from benchlib import machine_header, markdown_table, run_benchmark
+from asrt.decode.scoring import ErrorCounts, edit_counts
+from asrt.packaged.recognizer import Recognizer
+from asrt.text.normalize import char_tokens
 
 REFERENCE = "16k"
 MAX_GAP = 3.0  # issue 13: PER at 8 kHz and 44.1 kHz stereo within 3 points of 16 kHz

@@ -2,7 +2,7 @@
 
 Times (a) the acoustic model's forward pass, (b) greedy CTC (forward + best path) and (c) HLG decoding
 (forward + ``HlgDecoder.decode``) with the beam and max-active of the model's ``metadata.json``, as the
-evaluation stage (asrt/evaluate.py) does. Feature loading is not timed. Prints Markdown tables.
+evaluation stage (asrt/decode/evaluate.py) does. Feature loading is not timed. Prints Markdown tables.
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import torch
-
-from asrt.decoding import HlgDecoder, ctc_greedy
-from asrt.checkpoint import load_model
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
+
+from asrt.decode.greedy import ctc_greedy
+from asrt.decode.search import HlgDecoder
+from asrt.models.checkpoint import load_model
 
 MODEL_DIR_FILES = ("model.pt", "tokens.txt", "words.txt", "HLG.fst", "metadata.json")
 

@@ -1,4 +1,4 @@
-"""Fbank extraction speed on one core: lhotse's torch-native ``Fbank``, as stage 3 (asrt/features.py) uses it.
+"""Fbank extraction speed on one core: lhotse's torch-native ``Fbank``, as stage 3 (asrt/features/extract.py) uses it.
 
 Audio decoding (``load_audio``) and feature extraction are timed separately, so the table shows what the
 extractor itself costs. Prints a Markdown table.
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import torch
+from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 from asrt.config import load_config
-from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 
 def parse_args() -> argparse.Namespace:

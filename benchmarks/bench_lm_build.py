@@ -56,9 +56,9 @@ def build_one(text: Path, unit: str, work: Path) -> dict[str, float]:
     from lhotse import SupervisionSet
 
     from asrt.config import load_config
-    from asrt.graph import compile_hlg
-    from asrt.lang import prepare_lang
-    from asrt.lm import build_lms
+    from asrt.lang.prepare import prepare_lang
+    from asrt.lm.graph import compile_hlg
+    from asrt.lm.ngram import build_lms
 
     sups = work / "sups.jsonl.gz"
     SupervisionSet.from_segments([]).to_file(sups)

@@ -19,12 +19,13 @@ import json
 import os
 from pathlib import Path
 
-from asrt.config import load_config
-from asrt.decoding import PinyinDecoder
-from asrt.names import METADATA_FILE
-from asrt.p2h import EvalRow, evaluate_p2h
-from asrt.pinyin import strip_tone
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
+
+from asrt.config import load_config
+from asrt.decode.p2h import EvalRow, evaluate_p2h
+from asrt.decode.search import PinyinDecoder
+from asrt.names import METADATA_FILE
+from asrt.text.pinyin import strip_tone
 
 
 def parse_args() -> argparse.Namespace:

@@ -25,12 +25,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 from asrt.audio import load_audio
 from asrt.serving.client import Pcm
 from asrt.serving.protocol import OK
 from asrt.serving.server import default_workers
-from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 RATE = 16000
 

@@ -1,6 +1,6 @@
 """GPU (or CPU) time of one stage-6 training step of a recipe's model on synthetic batches: no corpus needed.
 
-A step is ``asrt.train.ctc_loss`` (forward and summed CTC loss), backward, gradient clipping and an AdamW
+A step is ``asrt.train.trainer.ctc_loss`` (forward and summed CTC loss), backward, gradient clipping and an AdamW
 step on a batch of ``--batch-seconds`` of audio cut into utterances of ``--utt-seconds`` (random 80-bin
 features, random labels of ``--syllables-per-second``). Feature loading and SpecAugment are not timed, so
 this is the lower bound of a real step (``bench_training.py`` times real batches). Multiply by the steps
@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import torch
+from benchlib import machine_header, markdown_table, run_benchmark
 
 from asrt.config import load_config
 from asrt.models import build_model
-from asrt.distributed import pick_device
-from asrt.train import ctc_loss
-from benchlib import machine_header, markdown_table, run_benchmark
+from asrt.train.distributed import pick_device
+from asrt.train.trainer import ctc_loss
 
 WARMUP_STEPS = 3
 NUM_TOKENS = 1841  # <blk> + the tonal-syllable inventory (data/lang/tokens.txt)

@@ -1,4 +1,4 @@
-"""Training throughput of the configured acoustic model: the steps of stage 6 (asrt/train.py), timed.
+"""Training throughput of the configured acoustic model: the steps of stage 6 (asrt/train/trainer.py), timed.
 
 Each timed step is what training does: load and collate a ``DynamicBucketingSampler`` batch with
 ``CtcDataset`` (SpecAugment as configured), ``ctc_loss``, backward, gradient clipping and an AdamW step.
@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
+from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
 from asrt.config import load_config
-from asrt.data import CtcDataset, TokenTable
+from asrt.lang.tokens import TokenTable
 from asrt.models import build_model
-from asrt.distributed import pick_device
-from asrt.train import ctc_loss
-from benchlib import machine_header, markdown_table, require_files, run_benchmark
+from asrt.train.dataset import CtcDataset
+from asrt.train.distributed import pick_device
+from asrt.train.trainer import ctc_loss
 
 WARMUP_STEPS = 2
 PHASES = ("load", "forward", "backward", "optimiser")  # a step's parts, timed apart

@@ -1,4 +1,4 @@
-"""A check of asrt/train.py on CUDA: AMP fp16 (GradScaler) through an interrupted and resumed run, AMP auto
+"""A check of asrt/train/trainer.py on CUDA: AMP fp16 (GradScaler) through an interrupted and resumed run, AMP auto
 (bf16), and the whole training loop's rate with DataLoader workers 0 vs auto (8) on synthetic 80-bin lilcom
 features (4.5 s cuts on average; the AISHELL-1 recipe's model, batch and SpecAugment, 2 epochs).
 
@@ -11,12 +11,16 @@ import re
 import sys
 import time
 from pathlib import Path
-import numpy as np, torch
+
+import numpy as np
+import torch
+
 sys.path.insert(0, "tests")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-import asrt.train as T
+from test_ddp import tiny_config, write_corpus
+
+import asrt.train.trainer as T
 from asrt.config import load_config
-from test_ddp import write_corpus, tiny_config
 
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 n_big = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
@@ -51,6 +55,7 @@ print("auto epoch train losses", L)
 from lhotse import CutSet, MonoCut, SupervisionSegment
 from lhotse.features import Features
 from lhotse.features.io import LilcomChunkyWriter
+
 rng = np.random.default_rng(0)
 syll = ["a1", "ba2", "ci3", "de4", "e5", "fu1", "ge2", "hu3"]
 big = out / "big"; big.mkdir()

@@ -42,10 +42,10 @@ def revalidate(exp_dir: Path, dev_cuts: Path, lang_dir: Path) -> list[tuple[floa
     import torch
     from lhotse import load_manifest
 
-    from asrt.checkpoint import load_model
-    from asrt.data import TokenTable
-    from asrt.decoding import ctc_greedy
-    from asrt.scoring import edit_counts
+    from asrt.decode.greedy import ctc_greedy
+    from asrt.decode.scoring import edit_counts
+    from asrt.lang.tokens import TokenTable
+    from asrt.models.checkpoint import load_model
 
     tokens = TokenTable(Path(lang_dir) / "tokens.txt")
     cuts = load_manifest(dev_cuts)

@@ -54,7 +54,7 @@ def train_supervisions(table: Path):
     """The train table's utterances as supervisions labelled as stage 2 labels them (text and pinyin)."""
     from lhotse import SupervisionSegment
 
-    from asrt.lang import label_supervision
+    from asrt.lang.prepare import label_supervision
 
     sups = []
     for line in table.read_text(encoding="utf-8").splitlines()[1:]:
@@ -72,9 +72,9 @@ def build(work: Path, sups, sentences: list[str], config: dict) -> str:
     from lhotse import SupervisionSet
 
     from asrt.fileio import write_text_atomic
-    from asrt.graph import compile_hlg
-    from asrt.lang import prepare_lang
-    from asrt.lm import build_lms
+    from asrt.lang.prepare import prepare_lang
+    from asrt.lm.graph import compile_hlg
+    from asrt.lm.ngram import build_lms
     from asrt.names import HLG_FILE, P2H_FILE
 
     lang, arpa = work / "lang", work / "lm" / "lm.arpa"
@@ -114,10 +114,11 @@ def fit_log(name: str, words: list[int], values: list[float], target: float, bet
 
 
 def main() -> None:
-    from asrt.config import load_config
-    from asrt.decoding import PinyinDecoder
-    from asrt.p2h import evaluate_p2h
     from bench_p2h import corpus_rows
+
+    from asrt.config import load_config
+    from asrt.decode.p2h import evaluate_p2h
+    from asrt.decode.search import PinyinDecoder
 
     args = parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, for the timings and the shared machine

@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "egs" / "mini_cmn"
 
 
+def section(name: str, **values) -> dict:
+    """A config section as a recipe's would load: the project's defaults (asrt/conf/<name>.yaml) with ``values``."""
+    from asrt.config import default_section
+
+    return {**default_section(name), **values}
+
+
 def run_recipe(work: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run egs/mini_cmn/run.sh on the CI config with all outputs under ``work``."""
     cmd = ["bash", str(RECIPE / "run.sh"), "--config", "conf/ci.yaml", "--data-dir", str(work / "data"),

@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
-from asrt.evaluate import RESULTS_HEADER
+from asrt.decode.results import RESULTS_HEADER
 from asrt.names import cuts_path, manifest_path
-from asrt.pinyin import is_cjk
+from asrt.text.pinyin import is_cjk
 
 SPLITS = ("train", "dev", "test")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a gzip'd JSONL manifest, as plain dicts."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 def supervisions(work: Path, corpus: str, split: str, labelled: bool = False) -> list:
@@ -66,5 +73,5 @@ def http_server(directory: Path) -> Iterator[str]:
 
 
 def refuse_downloads(*args, **kwargs):
-    """Stand-in for asrt.download.fetch in tests where stage 0 must not download anything."""
+    """Stand-in for asrt.corpora.download.fetch in tests where stage 0 must not download anything."""
     raise AssertionError(f"stage 0 tried to download: {args}")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Callable
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLICA_CONFIG = Path(__file__).resolve().parent / "replica.yaml"
@@ -22,3 +25,20 @@ def run_corpus_recipe(recipe: str, corpus_dir: Path, work: Path, *args: str,
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc
+
+
+def recipe_fixtures(recipe: str, build: Callable[[Path], Path], *args: str):
+    """Module-scoped fixtures ``corpus`` (the replica ``build`` writes) and ``work`` (the recipe run on it, stages
+    1-7 unless ``args`` say otherwise; its log is ``work/run.log``), for a test module to bind at its top:
+    ``corpus, work = recipe_fixtures("thchs30", replica_thchs30.build)``."""
+    @pytest.fixture(scope="module")
+    def corpus(tmp_path_factory) -> Path:
+        return build(tmp_path_factory.mktemp(f"{recipe}_corpus"))
+
+    @pytest.fixture(scope="module")
+    def work(corpus: Path, tmp_path_factory) -> Path:
+        work = tmp_path_factory.mktemp(f"{recipe}_work")
+        (work / "run.log").write_text(run_corpus_recipe(recipe, corpus, work, *args).stderr)
+        return work
+
+    return corpus, work

@@ -10,10 +10,11 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from asrt.corpora import aidatatang_200zh as aidatatang
-from asrt.pinyin import text_to_pinyin
-from asrt.text import normalize_transcript
 from replica_audio import write_speech
+
+from asrt.corpora import aidatatang_200zh as aidatatang
+from asrt.text.normalize import normalize_transcript
+from asrt.text.pinyin import text_to_pinyin
 
 # (split, speaker, sentences) as in the official split: each speaker in one split.
 PLAN = [

@@ -16,8 +16,9 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from asrt.pinyin import text_to_pinyin
 from replica_audio import write_speech
+
+from asrt.text.pinyin import text_to_pinyin
 
 # split -> speaker -> [(utterance number, transcript as the corpus writes it: words separated by spaces)]
 UTTERANCES = {

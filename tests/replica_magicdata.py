@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asrt.pinyin import text_to_pinyin
-from asrt.text import normalize_transcript
 from replica_audio import write_speech
+
+from asrt.text.normalize import normalize_transcript
+from asrt.text.pinyin import text_to_pinyin
 
 # (split, speaker, transcripts as TRANS.txt holds them): each speaker in one split.
 PLAN = [

@@ -10,10 +10,11 @@ import json
 import uuid
 from pathlib import Path
 
-from asrt.corpora import primewords
-from asrt.pinyin import text_to_pinyin
-from asrt.text import normalize_transcript
 from replica_audio import write_speech
+
+from asrt.corpora import primewords
+from asrt.text.normalize import normalize_transcript
+from asrt.text.pinyin import text_to_pinyin
 
 SENTENCES = [
     "今天 天气 很 好", "我们 去 吃饭 吧", "这个 问题 很 简单", "请 把 门 关上", "他 明天 要 出差",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asrt.corpora import stcmds
-from asrt.pinyin import text_to_pinyin
-from asrt.text import normalize_transcript
 from replica_audio import write_speech
+
+from asrt.corpora import stcmds
+from asrt.text.normalize import normalize_transcript
+from asrt.text.pinyin import text_to_pinyin
 
 SENTENCES = [
     "我们今天去北京", "明天天气很好", "他在学校读书", "你想吃什么", "请打开电视", "这本书很有意思",

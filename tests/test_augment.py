@@ -1,4 +1,4 @@
-"""On-the-fly audio augmentation (asrt/augment.py, ``train.augment``): each transform changes the audio, a
+"""On-the-fly audio augmentation (asrt/train/augment.py, ``train.augment``): each transform changes the audio, a
 batch seed fixes the audio and features, bad settings are one clear error, and augmented training resumes
 exactly after an interruption."""
 from __future__ import annotations
@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-import asrt.train as T
-from asrt.augment import TRANSFORMS, audio_augmentation
-from asrt.config import load_config
-from asrt.data import CtcDataset, TokenTable
 from test_ddp import TOKENS, Interrupted, tiny_config
+
+import asrt.train.trainer as T
+from asrt.config import load_config
+from asrt.lang.tokens import TokenTable
+from asrt.train.augment import TRANSFORMS, audio_augmentation
+from asrt.train.dataset import CtcDataset
+from asrt.train.samplers import SeededDataset
 
 RATE = 16000
 FEATURES = {"type": "fbank", "num_mel_bins": 20, "pitch": False}
@@ -37,7 +39,7 @@ def write_audio_corpus(out: Path, num_train: int = 16, num_dev: int = 4) -> dict
     noise cuts manifest (8 kHz, which augmentation resamples) and a room impulse responses manifest."""
     from lhotse import CutSet, LilcomChunkyWriter, Recording, RecordingSet, SupervisionSegment
 
-    from asrt.features import make_extractor
+    from asrt.features.extract import make_extractor
 
     rng = np.random.default_rng(0)
     (out / "audio").mkdir(parents=True)
@@ -112,7 +114,7 @@ def test_a_batch_seed_fixes_the_audio_and_the_features(corpus, batch) -> None:
     assert not any(map(differs, first, again))
     assert any(map(differs, first, other))
     tokens = TokenTable(corpus["lang"] / "tokens.txt")
-    dataset = T.SeededDataset(CtcDataset(tokens, None, augmentation))
+    dataset = SeededDataset(CtcDataset(tokens, None, augmentation))
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the training loop's threads here, a DataLoader worker's one below
     one, another = dataset[(7, batch)], dataset[(8, batch)]
@@ -130,8 +132,8 @@ def test_spec_augment_masks_the_features_of_the_augmented_audio(corpus, batch) -
     tokens = TokenTable(corpus["lang"] / "tokens.txt")
     masks = SpecAugment(time_warp_factor=0, num_feature_masks=1, features_mask_size=5, num_frame_masks=1,
                         frames_mask_size=10, p=1.0)
-    plain = T.SeededDataset(CtcDataset(tokens, None, augmentation))[(7, batch)]
-    masked = T.SeededDataset(CtcDataset(tokens, masks, augmentation))[(7, batch)]
+    plain = SeededDataset(CtcDataset(tokens, None, augmentation))[(7, batch)]
+    masked = SeededDataset(CtcDataset(tokens, masks, augmentation))[(7, batch)]
     assert torch.equal(plain["feat_lens"], masked["feat_lens"]) and plain["cut_ids"] == masked["cut_ids"]
     changed = (plain["feats"] != masked["feats"]).any(dim=1)  # (utterance, bin): a masked bin or frame
     assert changed.any(dim=1).all()

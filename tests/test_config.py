@@ -96,3 +96,17 @@ def test_every_recipe_config_holds_only_what_differs(path):
         assert model != before["model"], f"{path}: model repeats what it overrides"
         layer = {k: v for k, v in layer.items() if k != "model"}
     assert _repeated(layer, before) == [], f"{path} repeats values it inherits"
+
+
+def test_every_recipe_config_loads_to_its_recorded_values():
+    """The effective values of every recipe config, as tests/data/effective_configs.json records them (a
+    deliberate change of a default writes it again: see tests/config_snapshot.py)."""
+    import json
+
+    from config_snapshot import SNAPSHOT, effective_configs
+
+    recorded = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    loaded = json.loads(json.dumps(effective_configs(), ensure_ascii=False))
+    assert sorted(loaded) == sorted(recorded)
+    for name in recorded:
+        assert loaded[name] == recorded[name], name

@@ -1,4 +1,4 @@
-"""Distributed training (asrt/train.py): two gloo processes on the CPU keep identical parameters, learn,
+"""Distributed training (asrt/train/trainer.py): two gloo processes on the CPU keep identical parameters, learn,
 and resume exactly from a checkpoint; gradient accumulation, checkpoint averaging and the AMP setting."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, free_port
 
-import asrt.checkpoint as C
-import asrt.train as T
+import asrt.models.checkpoint as C
+import asrt.train.trainer as T
 from asrt.config import load_config
 from asrt.models import build_model
-from conftest import ROOT, free_port
 
 TOKENS = ["a1", "ba2", "ci3", "de4", "e5", "fu1", "ge2", "hu3"]
 NUM_FEATURES = 20
@@ -79,10 +79,10 @@ class Interrupted(Exception):
 
 
 def _worker(rank: int, world: int, port: int, args: tuple, dump_dir: str | None, stop_at: str | None) -> None:
-    """One DDP process of :func:`spawn_training`: torchrun's environment, then ``asrt.train.train``."""
+    """One DDP process of :func:`spawn_training`: torchrun's environment, then ``asrt.train.trainer.train``."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world))
-    import asrt.train as train_module
+    import asrt.train.trainer as train_module
 
     if dump_dir:  # every replica's parameters whenever training compares them
         check, calls = train_module.check_replicas, []

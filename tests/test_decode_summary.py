@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from asrt import evaluate
-from asrt.scoring import ErrorCounts, format_group_table, group_counts
-from asrt.units import unit_type
+from asrt.decode.scoring import ErrorCounts, format_group_table, group_counts
+from asrt.lang.units import unit_type
 
 
 def decode_with(monkeypatch, refs: dict, hyps: dict, refs_ch: dict | None = None, hyps_ch: dict | None = None,

@@ -1,4 +1,4 @@
-"""asrt.download against a local HTTP server: resume, checksum mismatch, no re-download, extraction."""
+"""asrt.corpora.download against a local HTTP server: resume, checksum mismatch, no re-download, extraction."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asrt.download import DownloadError, extract, fetch, md5sum, openslr_url
+from asrt.corpora.download import DownloadError, extract, fetch, md5sum, openslr_url
 
 PAYLOAD = bytes(range(256)) * 400  # 102400 bytes
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -103,7 +103,7 @@ def test_resume_after_interrupted_transfer_requests_only_the_remainder(server, t
 
 
 def test_interruption_is_retried_within_one_call(server, tmp_path, monkeypatch):
-    monkeypatch.setattr("asrt.download.time.sleep", lambda s: None)
+    monkeypatch.setattr("asrt.corpora.download.time.sleep", lambda s: None)
     server.cut_after = [10000, 20000]
     dest = fetch(server.url(), tmp_path / "corpus.tgz", PAYLOAD_MD5, chunk_size=4096, retries=3)
     assert dest.read_bytes() == PAYLOAD
@@ -151,7 +151,7 @@ def test_no_request_when_the_file_is_complete(server, tmp_path):
 
 def test_sidecar_spares_rehashing_and_a_changed_file_is_rehashed(server, tmp_path, monkeypatch):
     dest = fetch(server.url(), tmp_path / "corpus.tgz", PAYLOAD_MD5)
-    import asrt.download as dl
+    import asrt.corpora.download as dl
 
     calls = []
     monkeypatch.setattr(dl, "md5sum", lambda p, c=0: calls.append(p) or md5sum(p))

@@ -10,20 +10,41 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+from conftest import Utterance
 
-from asrt.export import (TOLERANCE, check_onnx, export_onnx, onnx_log_prob_diff, sherpa_onnx_compatibility,
-                         sherpa_onnx_recognizer)
-from asrt.features import make_extractor
+from asrt.decode.search import HlgDecoder
+from asrt.features.extract import make_extractor
 from asrt.fileio import read_symbol_table
 from asrt.models import build_model
-from asrt.recognizer import Recognizer
-from asrt.checkpoint import load_model
-from asrt.decoding import HlgDecoder
-from conftest import Utterance
+from asrt.models.checkpoint import load_model
+from asrt.names import HLG_FILE, METADATA_FILE, ONNX_MODEL_FILE, SAMPLE_RATE, TOKENS_FILE
+from asrt.packaged.export import (
+    TOLERANCE,
+    check_onnx,
+    export_onnx,
+    onnx_log_prob_diff,
+    sherpa_onnx_compatibility,
+)
+from asrt.packaged.recognizer import Recognizer
 
 
 def asrt_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "asrt.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def sherpa_onnx_recognizer(export_dir: Path, num_threads: int = 1):
+    """A ``sherpa_onnx.OfflineRecognizer`` for an exported directory (model.onnx, tokens.txt, HLG.fst), made as an
+    app would from the export's metadata: the oracle the export is tested against."""
+    import sherpa_onnx
+
+    export_dir = Path(export_dir)
+    meta = json.loads((export_dir / METADATA_FILE).read_text())["sherpa_onnx"]
+    if not meta["compatible"]:
+        raise ValueError(f"{export_dir} cannot run in sherpa-onnx: {meta['why_not']}")
+    return sherpa_onnx.OfflineRecognizer.from_zipformer_ctc(
+        model=str(export_dir / ONNX_MODEL_FILE), tokens=str(export_dir / TOKENS_FILE), num_threads=num_threads,
+        sample_rate=SAMPLE_RATE, feature_dim=int(meta["feature_dim"]), ctc_graph=str(export_dir / HLG_FILE),
+        ctc_max_active=int(meta["ctc_max_active"]))
 
 
 @pytest.mark.parametrize("name,num_features,kwargs", [

@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from asrt.audio import resample
-from asrt.features import model_input
+from asrt.features.extract import model_input
 from asrt.names import SAMPLE_RATE
 
 

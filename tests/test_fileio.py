@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from asrt.fileio import atomic_path, remove_stale_temporaries, scratch_path, write_text_atomic
-from conftest import ROOT
 
 
 def killed_inside(opener: str, target: Path) -> Path:

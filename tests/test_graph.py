@@ -1,4 +1,4 @@
-"""Tests for asrt.graph (write_disambig_lang, H, L, G, HLG) and asrt.decoding on a hand-checkable lang."""
+"""Tests for asrt.lm.graph (write_disambig_lang, H, L, G, HLG) and asrt.decode.search on a hand-checkable lang."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,15 @@ from pathlib import Path
 import kaldifst
 import numpy as np
 import pytest
+from conftest import section
 import torch
 
-from asrt.decoding import P2H_PIECE_SYLLABLES, HlgDecoder, PinyinDecoder, ctc_greedy
-from asrt.fileio import read_symbol_table
 from asrt.cli import main
-from asrt.graph import add_disambig_symbols, build_ctc_topo, compile_hlg, write_disambig_lang
+from asrt.decode.greedy import ctc_greedy
+from asrt.decode.search import P2H_PIECE_SYLLABLES, HlgDecoder, PinyinDecoder
+from asrt.fileio import read_symbol_table
+from asrt.lang.disambig import add_disambig_symbols, write_disambig_lang
+from asrt.lm.graph import build_ctc_topo, compile_hlg
 
 TOKENS = "<blk> ni3 hao3 ma5 shi4 bu4 you3 xing2 hang2 yin2 zhang3 chang2 cheng2 m2".split()  # no word reads m2
 V = len(TOKENS)
@@ -96,12 +99,12 @@ def lang(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def decoder(lang: Path) -> HlgDecoder:
-    return HlgDecoder(lang / "HLG.fst", lang / "words.txt")
+    return HlgDecoder.from_dir(lang, section("decode", blank_penalty=0.0))  # these tests work the costs out by hand
 
 
 @pytest.fixture(scope="module")
 def p2h(lang: Path) -> PinyinDecoder:
-    return PinyinDecoder.from_dir(lang)
+    return PinyinDecoder.from_dir(lang, section("decode"))
 
 
 def frames(labels: list[str], p: float = 0.9) -> np.ndarray:
@@ -281,7 +284,8 @@ def test_acoustics_override_lm_when_confident(decoder: HlgDecoder) -> None:
 
 
 def test_acoustic_scale_and_tensor_input(lang: Path) -> None:
-    d = HlgDecoder(lang / "HLG.fst", lang / "words.txt", beam=10.0, max_active=100, acoustic_scale=0.5)
+    d = HlgDecoder(lang / "HLG.fst", lang / "words.txt", beam=10.0, max_active=100, acoustic_scale=0.5,
+                   blank_penalty=0.0)
     assert d.decode(torch.from_numpy(frames(["you3", "shi4"]))) == ["有", "事"]
 
 
@@ -292,9 +296,9 @@ def test_blank_penalty_keeps_a_syllable_the_lm_would_drop(lang: Path) -> None:
     x = frames(["ni3", "hao3", "<blk>"])
     x[2, :] = math.log(1e-6)
     x[2, TID["<blk>"]], x[2, TID["cheng2"]] = math.log(0.9), math.log(0.1)
-    plain = HlgDecoder(lang / "HLG.fst", lang / "words.txt")
+    plain = HlgDecoder.from_dir(lang, section("decode", blank_penalty=0.0))
     assert plain.decode(x) == ["你", "好"]
-    penalised = HlgDecoder.from_dir(lang, {"blank_penalty": 8.0})
+    penalised = HlgDecoder.from_dir(lang, section("decode", blank_penalty=8.0))
     assert penalised.blank_penalty == 8.0
     assert penalised.decode(x) == ["你", "好", "城"]
     assert plain.decode(x) == ["你", "好"]  # the caller's array is not modified

@@ -4,11 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import section
 from lhotse import SupervisionSegment, SupervisionSet, load_manifest
 
 from asrt.fileio import read_symbol_table
-from asrt.lang import BLANK, label_supervision, label_supervisions, prepare_lang
-from asrt.pinyin import char_readings, syllable_inventory
+from asrt.lang.prepare import BLANK, label_supervision, label_supervisions, prepare_lang
+from asrt.text.pinyin import char_readings, syllable_inventory
 
 
 def sup(utt_id: str, text: str, pinyin: str | None = None) -> SupervisionSegment:
@@ -87,7 +88,7 @@ def lang_dir(tmp_path, labelled) -> Path:
     extra = tmp_path / "extra.txt"
     extra.write_text("他行走在路上。\nHello world\n重庆很热！\n\n", encoding="utf-8")
     lang = tmp_path / "lang"
-    prepare_lang(lang, labelled[2], [extra])
+    prepare_lang(lang, labelled[2], [extra], section("lang"), "char")
     return lang
 
 
@@ -130,7 +131,7 @@ def test_lexicon_covers_every_char_syllable_pair_of_the_labels(tmp_path):
     src = write_sups(tmp_path / "in.jsonl.gz", [sup("a", "这个很便宜"), sup("b", "有意思")])
     out = tmp_path / "sups.jsonl.gz"
     label_supervisions(src, out)
-    prepare_lang(tmp_path / "lang", out)
+    prepare_lang(tmp_path / "lang", out, [], section("lang"), "char")
     entries = {tuple(line.split()) for line in (tmp_path / "lang" / "lexicon.txt").read_text(encoding="utf-8").splitlines()}
     for s in load_manifest(out):
         for ch, syl in zip(s.text, s.custom["pinyin"].split()):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from asrt.lm import build_char_lm, characters, run_showing_stderr, train_ngram
+from asrt.lm.ngram import build_char_lm, characters, run_showing_stderr, train_ngram
 
 
 def test_stderr_is_shown_as_it_comes_and_its_tail_kept(capfd):

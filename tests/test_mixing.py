@@ -1,4 +1,4 @@
-"""Mixing several training cut sets by weight (asrt/mixing.py)."""
+"""Mixing several training cut sets by weight (asrt/train/mixing.py)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -8,7 +8,7 @@ import pytest
 from lhotse import CutSet
 from lhotse.testing.dummies import dummy_cut
 
-from asrt.mixing import mix_cut_sets, parse_named_cuts, weighted_passes
+from asrt.train.mixing import mix_cut_sets, parse_named_cuts, weighted_passes
 
 
 @pytest.fixture

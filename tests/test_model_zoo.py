@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import section
 import torch
 
 from asrt.config import load_config
-from asrt.features import make_extractor
+from asrt.features.extract import make_extractor
 from asrt.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +23,8 @@ def num_params(model: torch.nn.Module) -> int:
 
 def test_spectrogram_is_asrts_log_fft_magnitude_on_fbank_frames():
     x = np.random.default_rng(0).uniform(-0.5, 0.5, RATE + 123).astype(np.float32)
-    spec = make_extractor({"type": "spectrogram"}).extract(x, RATE)
-    fbank = make_extractor({"type": "fbank"}).extract(x, RATE)
+    spec = make_extractor(section("features", type="spectrogram")).extract(x, RATE)
+    fbank = make_extractor(section("features", type="fbank")).extract(x, RATE)
     assert spec.shape == (fbank.shape[0], 200)
     # ASRT's own recipe for one interior frame: int16 scale, symmetric Hamming, |FFT| bins 0-199, log(1+x).
     t = 50
@@ -34,7 +35,7 @@ def test_spectrogram_is_asrts_log_fft_magnitude_on_fbank_frames():
 
 
 def test_spectrogram_edges_and_tiny_inputs():
-    extractor = make_extractor({"type": "spectrogram"})
+    extractor = make_extractor(section("features", type="spectrogram"))
     assert extractor.extract(np.zeros(0, np.float32), RATE).shape == (0, 200)
     assert extractor.extract(np.full(100, 0.1, np.float32), RATE).shape == (1, 200)  # mirrored past both ends
     with pytest.raises(ValueError, match="16000 Hz"):
@@ -43,9 +44,9 @@ def test_spectrogram_edges_and_tiny_inputs():
 
 def test_feature_type_must_be_known_and_pitch_goes_with_fbank_only():
     with pytest.raises(ValueError, match="fbank, spectrogram"):
-        make_extractor({"type": "mfcc"})
+        make_extractor(section("features", type="mfcc"))
     with pytest.raises(ValueError, match="fbank only"):
-        make_extractor({"type": "spectrogram", "pitch": True})
+        make_extractor(section("features", type="spectrogram", pitch=True))
 
 
 def test_dcnn_has_asrts_size():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asrt.checkpoint import load_model, save_atomic
 from asrt.models import build_model
-from asrt.train import lr_factor
+from asrt.models.checkpoint import load_model, save_atomic
+from asrt.train.trainer import lr_factor
 
 TOKENS = ["<blk>", "ma1", "ma2", "ma5", "ni3", "zhong1"]
 

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_shell_utils import make_fake_repo, source_path_sh
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -24,12 +23,12 @@ GENERATED = ("asrt_pb2.py",)
 
 # Distributions used without an `import` of their own in asrt/ or tests/, and what uses them.
 USED_INDIRECTLY = {
-    "lilcom": "lhotse's lilcom feature storage (asrt/features.py)",
+    "lilcom": "lhotse's lilcom feature storage (asrt/features/extract.py)",
     "urllib3": "imported by lhotse 1.33, which does not declare it",
     "python-multipart": "FastAPI's file uploads",
     "protobuf": "the runtime of the generated asrt_pb2.py",
     "onnxscript": "torch's dynamo ONNX exporter",
-    "tensorboard": "torch.utils.tensorboard (asrt/train.py)",
+    "tensorboard": "torch.utils.tensorboard (asrt/train/trainer.py)",
     "grpcio-tools": "python -m grpc_tools.protoc (test_generated_grpc_code_matches_the_proto)",
 }
 IMPORT_NAMES = {"pyyaml": "yaml", "kaldi-decoder": "kaldi_decoder", "sherpa-onnx": "sherpa_onnx",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from asrt.pinyin import char_readings, is_cjk, normalize_syllable, syllable_inventory, text_to_pinyin
+from asrt.text.pinyin import char_readings, is_cjk, normalize_syllable, syllable_inventory, text_to_pinyin
 
 
 def gb2312_level1() -> str:

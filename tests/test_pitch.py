@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from asrt.features import make_extractor
-from asrt.pitch import FbankPitchConfig, pitch_features
+from conftest import section
+
+from asrt.features.extract import make_extractor
+from asrt.features.pitch import FbankPitchConfig, pitch_features
 
 RATE = 16000
 
@@ -42,7 +44,7 @@ def test_noise_is_unvoiced():
 
 def test_extractor_appends_three_dims_to_fbank_frames():
     x = harmonic(np.full(RATE // 2, 150.0))
-    fbank = make_extractor({"num_mel_bins": 80}).extract(x, RATE)
-    both = make_extractor({"num_mel_bins": 80, "pitch": True}).extract(x, RATE)
+    fbank = make_extractor(section("features", num_mel_bins=80)).extract(x, RATE)
+    both = make_extractor(section("features", num_mel_bins=80, pitch=True)).extract(x, RATE)
     assert both.shape == (fbank.shape[0], 83)
     assert np.allclose(both[:, :80], fbank)

@@ -7,20 +7,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 import replica_aidatatang_200zh
-from asrt.corpora import aidatatang_200zh as aidatatang
-from asrt.download import DownloadError, md5sum
 from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
-from recipe_runner import run_corpus_recipe
+from recipe_runner import recipe_fixtures
 
+from asrt.config import load_config
+from asrt.corpora import aidatatang_200zh as aidatatang
+from asrt.corpora.download import DownloadError, md5sum
 
-@pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    corpus = replica_aidatatang_200zh.build(tmp_path_factory.mktemp("replica"))
-    work = tmp_path_factory.mktemp("aidatatang")
-    run_corpus_recipe("aidatatang_200zh", corpus, work)
-    return work
+corpus, work = recipe_fixtures("aidatatang_200zh", replica_aidatatang_200zh.build)
 
 
 def test_recipe_runs_stages_1_to_7(work: Path) -> None:
@@ -80,7 +75,7 @@ def test_download_unpacks_a_hand_extracted_archive_without_fetching(tmp_path: Pa
     with tarfile.open(archive) as tar:
         tar.extractall(corpus, filter="data")
     assert aidatatang.check_layout(corpus) != [] and list(corpus.rglob("G*.tar.gz"))
-    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
-    aidatatang.download(corpus, {}, num_jobs=2)
+    monkeypatch.setattr("asrt.corpora.download.fetch", refuse_downloads)
+    aidatatang.download(corpus, load_config(), num_jobs=2)
     assert aidatatang.check_layout(corpus) == [] and not list(corpus.rglob("G*.tar.gz"))
     assert len(list(corpus.rglob("*.wav"))) == 18

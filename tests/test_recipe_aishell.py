@@ -2,48 +2,31 @@
 then stages 1-7 for real on the tiny replica config; stage 0 downloading and unpacking from a local server."""
 from __future__ import annotations
 
-import gzip
 import json
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
 import replica_aishell
+from recipe_checks import http_server, read_jsonl
+from recipe_runner import recipe_fixtures
+
 from asrt.corpora import aishell, get_corpus
-from asrt.download import md5sum
-from recipe_runner import run_corpus_recipe
+from asrt.corpora.download import md5sum
+
+corpus, work = recipe_fixtures("aishell", replica_aishell.build, "--stage", "0")  # stage 0 finds the replica
 
 
-def _jsonl(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-@pytest.fixture(scope="module")
-def recipe_run(tmp_path_factory):
-    """The replica after ``run.sh --stage 0 --stop-stage 7``, and the work directory."""
-    corpus = replica_aishell.build(tmp_path_factory.mktemp("aishell_corpus"))
-    work = tmp_path_factory.mktemp("aishell_work")
-    proc = run_corpus_recipe("aishell", corpus, work, "--stage", "0")
-    return corpus, work, proc
-
-
-def test_stage0_unpacks_speaker_tarballs_without_downloading(recipe_run):
-    corpus, _, proc = recipe_run
-    assert "already holds the AISHELL-1 corpus; nothing to download" in proc.stderr
-    assert "Unpacking 7 per-speaker tarballs" in proc.stderr
+def test_stage0_unpacks_speaker_tarballs_without_downloading(corpus, work):
+    log = (work / "run.log").read_text()
+    assert "already holds the AISHELL-1 corpus; nothing to download" in log
+    assert "Unpacking 7 per-speaker tarballs" in log
     assert (corpus / "data_aishell/wav/train/S0002/BAC009S0002W0122.wav").is_file()
     assert (corpus / "data_aishell/wav/.S0002.tar.gz.extracted").exists()
     assert aishell.unpack_speakers(corpus) == 0  # done markers: nothing unpacked twice
 
 
-def test_manifests_hold_the_official_splits_and_normalised_text(recipe_run):
-    _, work, _ = recipe_run
+def test_manifests_hold_the_official_splits_and_normalised_text(work):
     manifests = work / "data" / "manifests"
-    sups = {split: {s["id"]: s for s in _jsonl(manifests / f"aishell_supervisions_{split}.jsonl.gz")}
+    sups = {split: {s["id"]: s for s in read_jsonl(manifests / f"aishell_supervisions_{split}.jsonl.gz")}
             for split in aishell.SPLITS}
     speakers = {split: {s["speaker"] for s in sups[split].values()} for split in sups}
     assert speakers == {"train": {"S0002", "S0003", "S0004"}, "dev": {"S0724", "S0725"}, "test": {"S0764", "S0765"}}
@@ -52,13 +35,12 @@ def test_manifests_hold_the_official_splits_and_normalised_text(recipe_run):
     assert replica_aishell.NO_TRANSCRIPT not in train  # audio without a transcript line
     assert replica_aishell.LATIN[0] not in train  # a spoken Latin letter: rejected by the text rules
     assert len(train) == 9 and len(sups["dev"]) == 3 and len(sups["test"]) == 4
-    recs = _jsonl(manifests / "aishell_recordings_train.jsonl.gz")
+    recs = read_jsonl(manifests / "aishell_recordings_train.jsonl.gz")
     assert {r["sampling_rate"] for r in recs} == {16000} and len(recs) == 9
 
 
-def test_labels_graph_and_scores(recipe_run):
-    _, work, _ = recipe_run
-    labelled = {s["id"]: s for s in _jsonl(work / "data/manifests/aishell_supervisions_labelled_train.jsonl.gz")}
+def test_labels_graph_and_scores(work):
+    labelled = {s["id"]: s for s in read_jsonl(work / "data/manifests/aishell_supervisions_labelled_train.jsonl.gz")}
     assert labelled["BAC009S0003W0302"]["custom"]["pinyin"] == "ren2 min2 yin2 hang2 li4 lv4"
     assert (work / "data/lang/HLG.fst").stat().st_size > 0
     summary = json.loads((work / "exp/decode/summary.json").read_text())
@@ -77,17 +59,9 @@ def test_stage0_downloads_extracts_and_unpacks_from_a_mirror(tmp_path, monkeypat
     served = tmp_path / "served" / "33"
     archives = replica_aishell.build_archives(tmp_path / "src", served)
     monkeypatch.setattr(aishell, "ARCHIVES", [(name, md5sum(path), None) for name, path in archives.items()])
-    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
-    handler.log_message = lambda *a: None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        mirror = f"http://127.0.0.1:{httpd.server_address[1]}"
-        corpus = tmp_path / "corpus"
+    corpus = tmp_path / "corpus"
+    with http_server(tmp_path / "served") as mirror:
         get_corpus("aishell").download(corpus, {"download": {"openslr_mirror": mirror}}, num_jobs=2)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert (corpus / "data_aishell.tgz.md5").exists()
     assert (corpus / "resource_aishell/speaker.info").exists()
     assert len(list((corpus / "data_aishell/wav/test").glob("*/*.wav"))) == 4

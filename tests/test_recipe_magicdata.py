@@ -7,25 +7,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 import replica_magicdata
-from asrt.corpora import magicdata
-from asrt.download import DownloadError
-from asrt.text import normalize_transcript
 from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
-from recipe_runner import run_corpus_recipe
+from recipe_runner import recipe_fixtures
 
+from asrt.config import load_config
+from asrt.corpora import magicdata
+from asrt.corpora.download import DownloadError
+from asrt.text.normalize import normalize_transcript
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return replica_magicdata.build(tmp_path_factory.mktemp("replica"))
-
-
-@pytest.fixture(scope="module")
-def work(corpus: Path, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("magicdata")
-    run_corpus_recipe("magicdata", corpus, work)
-    return work
+corpus, work = recipe_fixtures("magicdata", replica_magicdata.build)
 
 
 def test_recipe_runs_stages_1_to_7(work: Path) -> None:
@@ -62,8 +53,8 @@ def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
-    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
-    magicdata.download(corpus, {})
+    monkeypatch.setattr("asrt.corpora.download.fetch", refuse_downloads)
+    magicdata.download(corpus, load_config())
 
 
 def test_download_fetches_and_unpacks_each_split(corpus: Path, tmp_path: Path, monkeypatch) -> None:
@@ -92,7 +83,7 @@ def test_download_names_what_an_incomplete_copy_lacks(corpus: Path, tmp_path: Pa
     def unreachable(url, dest, md5=None):
         raise DownloadError(f"cannot download {url}: connection refused")
 
-    monkeypatch.setattr("asrt.download.fetch", unreachable)
+    monkeypatch.setattr("asrt.corpora.download.fetch", unreachable)
     with pytest.raises(DownloadError, match=r"incomplete magicdata corpus \(missing: dev/TRANS.txt, test/TRANS.txt\)"
                                             r" and stage 0 could not complete it: cannot download"):
-        magicdata.download(partial, {})
+        magicdata.download(partial, load_config())

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from conftest import RECIPE, run_recipe
 
 from asrt.audio import load_audio
-from asrt.evaluate import RESULTS_HEADER
+from asrt.decode.results import RESULTS_HEADER
 from asrt.names import SAMPLE_RATE, cuts_path
-from conftest import RECIPE, run_recipe
 
 SPLITS = ("train", "dev", "test")
 

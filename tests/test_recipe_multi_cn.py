@@ -8,25 +8,21 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
-from PIL import Image
-
 import replica_aishell
 import replica_thchs30
+import yaml
+from PIL import Image
+from recipe_checks import read_jsonl
+from recipe_runner import REPLICA_CONFIG, run_corpus_recipe
+
 from asrt.cli import main as asrt_main
-from asrt.compare import Labelled, compare, heatmap_size
 from asrt.config import load_config
 from asrt.corpora import corpus_splits, get_corpus
 from asrt.corpora.multi_cn import MEMBERS
-from asrt.mixing import mix_cut_sets
-from recipe_runner import REPLICA_CONFIG, run_corpus_recipe
+from asrt.packaged.compare import Labelled, compare, heatmap_size
+from asrt.train.mixing import mix_cut_sets
 
 AISHELL_WEIGHT = 2.0  # the union's config upsamples AISHELL-1: two passes per epoch
-
-
-def _jsonl(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +72,9 @@ def test_union_trains_on_both_members_with_their_own_labels(multi_run):
     work, proc = multi_run
     manifests = work / "data" / "manifests"
     # each member prepared by its own module: THCHS-30's labels come from its pinyin line
-    thchs = {s["id"]: s for s in _jsonl(manifests / "multi_cn_supervisions_labelled_thchs30_train.jsonl.gz")}
+    thchs = {s["id"]: s for s in read_jsonl(manifests / "multi_cn_supervisions_labelled_thchs30_train.jsonl.gz")}
     assert thchs["A11_0"]["custom"]["pinyin"] == "geng4 shi4 lv4 de5 xian1 huo2"
-    aishell = {s["id"]: s for s in _jsonl(manifests / "multi_cn_supervisions_labelled_aishell_train.jsonl.gz")}
+    aishell = {s["id"]: s for s in read_jsonl(manifests / "multi_cn_supervisions_labelled_aishell_train.jsonl.gz")}
     assert aishell["BAC009S0002W0122"]["text"] == "楼市成交量下降"
     # the LM and lexicon know both corpora's training text
     lm_text = (work / "data/lang/lm_text.txt").read_text()
@@ -154,7 +150,7 @@ def test_compare_writes_the_decode_results_as_matrix_and_heatmap(multi_run, sing
 def test_compare_resolves_relative_feature_paths(single_runs, tmp_path, monkeypatch):
     """Features stored relative to another recipe's directory are found from anywhere."""
     work = single_runs["thchs30"]
-    cuts = _jsonl(work / "data/fbank/thchs30_cuts_test.jsonl.gz")
+    cuts = read_jsonl(work / "data/fbank/thchs30_cuts_test.jsonl.gz")
     for c in cuts:
         c["features"]["storage_path"] = str(Path(c["features"]["storage_path"]).relative_to(work))
     relative = work / "data/fbank/thchs30_cuts_test_relative.jsonl.gz"

@@ -9,24 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import replica_primewords
+from recipe_checks import check_recipe_outputs, refuse_downloads
+from recipe_runner import recipe_fixtures
+
+from asrt.config import load_config
 from asrt.corpora import primewords
 from asrt.corpora.utterances import hash_fraction
-from recipe_checks import check_recipe_outputs, refuse_downloads
-from recipe_runner import run_corpus_recipe
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return replica_primewords.build(tmp_path_factory.mktemp("replica"))
-
-
-@pytest.fixture(scope="module")
-def work(corpus: Path, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("primewords")
-    run_corpus_recipe("primewords", corpus, work)
-    return work
+corpus, work = recipe_fixtures("primewords", replica_primewords.build)
 
 
 def test_recipe_runs_stages_1_to_7(work: Path) -> None:
@@ -80,5 +71,5 @@ def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
-    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
-    primewords.download(corpus, {})
+    monkeypatch.setattr("asrt.corpora.download.fetch", refuse_downloads)
+    primewords.download(corpus, load_config())

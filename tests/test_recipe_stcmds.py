@@ -9,25 +9,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 import replica_stcmds
-from asrt.corpora import stcmds
-from asrt.corpora.utterances import hash_fraction
-from asrt.download import DownloadError
 from recipe_checks import check_recipe_outputs, http_server, refuse_downloads, supervisions
-from recipe_runner import run_corpus_recipe
+from recipe_runner import recipe_fixtures
 
+from asrt.config import load_config
+from asrt.corpora import stcmds
+from asrt.corpora.download import DownloadError
+from asrt.corpora.utterances import hash_fraction
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return replica_stcmds.build(tmp_path_factory.mktemp("replica"))
-
-
-@pytest.fixture(scope="module")
-def work(corpus: Path, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("stcmds")
-    run_corpus_recipe("stcmds", corpus, work)
-    return work
+corpus, work = recipe_fixtures("stcmds", replica_stcmds.build)
 
 
 def test_recipe_runs_stages_1_to_7(work: Path) -> None:
@@ -87,8 +78,8 @@ def test_prepare_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_download_skips_a_corpus_in_place(corpus: Path, monkeypatch) -> None:
-    monkeypatch.setattr("asrt.download.fetch", refuse_downloads)
-    stcmds.download(corpus, {})
+    monkeypatch.setattr("asrt.corpora.download.fetch", refuse_downloads)
+    stcmds.download(corpus, load_config())
 
 
 def test_download_checks_the_published_size(corpus: Path, tmp_path: Path, monkeypatch) -> None:

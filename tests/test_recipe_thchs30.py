@@ -2,59 +2,41 @@
 run for real on the tiny replica config, and the labels are the corpus's pinyin line, not pypinyin's."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
 import replica_thchs30
+from recipe_checks import http_server, read_jsonl
+from recipe_runner import recipe_fixtures
+
 from asrt.corpora import thchs30
-from asrt.download import md5sum
-from asrt.pinyin import text_to_pinyin
-from recipe_runner import run_corpus_recipe
+from asrt.corpora.download import md5sum
+from asrt.text.pinyin import text_to_pinyin
+
+corpus, work = recipe_fixtures("thchs30", replica_thchs30.build, "--stage", "0")  # stage 0 finds the replica
 
 
-def _jsonl(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-@pytest.fixture(scope="module")
-def recipe_run(tmp_path_factory):
-    """The replica after ``run.sh --stage 0 --stop-stage 7``, and the work directory."""
-    corpus = replica_thchs30.build(tmp_path_factory.mktemp("thchs30_corpus"))
-    work = tmp_path_factory.mktemp("thchs30_work")
-    proc = run_corpus_recipe("thchs30", corpus, work, "--stage", "0")
-    return corpus, work, proc
-
-
-def test_stage0_skips_the_download_when_the_corpus_is_there(recipe_run):
-    corpus, _, proc = recipe_run
-    assert "already holds the THCHS-30 corpus; nothing to download" in proc.stderr
+def test_stage0_skips_the_download_when_the_corpus_is_there(corpus, work):
+    log = (work / "run.log").read_text()
+    assert "already holds the THCHS-30 corpus; nothing to download" in log
     assert not list(corpus.glob("*.tgz*"))
 
 
-def test_manifests_follow_the_official_split_directories(recipe_run):
-    _, work, _ = recipe_run
+def test_manifests_follow_the_official_split_directories(work):
     for split, utts in replica_thchs30.UTTERANCES.items():
-        sups = _jsonl(work / f"data/manifests/thchs30_supervisions_{split}.jsonl.gz")
+        sups = read_jsonl(work / f"data/manifests/thchs30_supervisions_{split}.jsonl.gz")
         assert sorted(s["id"] for s in sups) == sorted(u[0] for u in utts)
         assert {s["speaker"] for s in sups} == {u[0].split("_")[0] for u in utts}
-        recs = _jsonl(work / f"data/manifests/thchs30_recordings_{split}.jsonl.gz")
+        recs = read_jsonl(work / f"data/manifests/thchs30_recordings_{split}.jsonl.gz")
         assert all(f"/data_thchs30/{split}/" in r["sources"][0]["source"] for r in recs)
-    train = {s["id"]: s for s in _jsonl(work / "data/manifests/thchs30_supervisions_train.jsonl.gz")}
+    train = {s["id"]: s for s in read_jsonl(work / "data/manifests/thchs30_supervisions_train.jsonl.gz")}
     assert train["B15_102"]["text"] == "判处六年"  # the stray "l =" annotation removed
 
 
-def test_labels_are_the_pinyin_line_even_where_pypinyin_differs(recipe_run):
-    _, work, _ = recipe_run
+def test_labels_are_the_pinyin_line_even_where_pypinyin_differs(work):
     labelled = {s["id"]: s for split in thchs30.SPLITS
-                for s in _jsonl(work / f"data/manifests/thchs30_supervisions_labelled_{split}.jsonl.gz")}
+                for s in read_jsonl(work / f"data/manifests/thchs30_supervisions_labelled_{split}.jsonl.gz")}
     pinyin_line = {u[0]: u[2] for utts in replica_thchs30.UTTERANCES.values() for u in utts}
     assert {k: s["custom"]["pinyin"] for k, s in labelled.items()} == pinyin_line
     for utt, (ours, theirs) in replica_thchs30.PYPINYIN_DIFFERS.items():
@@ -62,8 +44,7 @@ def test_labels_are_the_pinyin_line_even_where_pypinyin_differs(recipe_run):
         assert theirs in text_to_pinyin(labelled[utt]["text"])  # pypinyin would have taught the other reading
 
 
-def test_graph_and_scores(recipe_run):
-    _, work, _ = recipe_run
+def test_graph_and_scores(work):
     assert (work / "data/lang/HLG.fst").stat().st_size > 0
     summary = json.loads((work / "exp/decode/summary.json").read_text())
     assert set(summary) == {"dev", "test"}
@@ -90,16 +71,9 @@ def test_transcript_pointer_symlink_and_data_fallback(tmp_path):
 def test_stage0_downloads_and_extracts_from_a_mirror(tmp_path, monkeypatch):
     archive = replica_thchs30.build_archive(tmp_path / "src", tmp_path / "served" / "18")
     monkeypatch.setattr(thchs30, "ARCHIVES", [(archive.name, md5sum(archive), None)])
-    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
-    handler.log_message = lambda *a: None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("ASRT_OPENSLR_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
-    try:
-        thchs30.download(tmp_path / "corpus", {})
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with http_server(tmp_path / "served") as mirror:
+        monkeypatch.setenv("ASRT_OPENSLR_MIRROR", mirror)
+        thchs30.download(tmp_path / "corpus", {"download": {"openslr_mirror": None}})
     assert thchs30.missing_layout(tmp_path / "corpus") == []
     assert (tmp_path / "corpus/data_thchs30/test/D4_750.wav.trn").read_text() == "../data/D4_750.wav.trn\n"
 

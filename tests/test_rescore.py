@@ -8,9 +8,10 @@ from pathlib import Path
 
 import kaldifst
 import pytest
+from conftest import section
 
-from asrt.decoding import HlgDecoder, PinyinDecoder
-from asrt.rescore import LN10, NbestRescorer, nbest_output_sequences, nbest_word_sequences, word_acceptor
+from asrt.decode.rescore import LN10, NbestRescorer, nbest_output_sequences, nbest_word_sequences, word_acceptor
+from asrt.decode.search import HlgDecoder, PinyinDecoder
 from tests.test_graph import lang, p2h  # noqa: F401  (fixtures: the hand-checkable lang directory)
 
 # The rescoring LM: "不 是" is likely, "不 市" is not (log10 probabilities).
@@ -139,7 +140,7 @@ def test_output_sequences_are_distinct_and_within_the_beam() -> None:
 
 
 def test_pinyin_nbest_is_distinct(lang: Path, rescore_lm: Path) -> None:  # noqa: F811
-    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 50.0}
+    cfg = section("decode", method="rescore", lm_weight=1.0, nbest=10, lattice_beam=50.0, blank_penalty=0.0)
     decoder = PinyinDecoder.from_dir(lang, cfg, rescore_lm)
     seen = []
     best = decoder.rescorer.best
@@ -159,13 +160,13 @@ def test_rescorer_settings_are_checked(rescore_lm: Path, tmp_path: Path) -> None
 
 
 def test_decoders_rescore_with_the_method(lang: Path, rescore_lm: Path) -> None:  # noqa: F811
-    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 8.0}
+    cfg = section("decode", method="rescore", lm_weight=1.0, nbest=10, lattice_beam=8.0, blank_penalty=0.0)
     decoder = HlgDecoder.from_dir(lang, cfg, rescore_lm)
     assert decoder.rescorer is not None and decoder.rescorer.lm_weight == 1.0
     assert PinyinDecoder.from_dir(lang, cfg, rescore_lm).pinyin_to_text(["bu4", "shi4"]) == "不是"
     with pytest.raises(ValueError, match="decode.method must be one of"):
-        HlgDecoder.from_dir(lang, {"method": "beam"})
-    assert HlgDecoder.from_dir(lang, {"method": "hlg"}).rescorer is None
+        HlgDecoder.from_dir(lang, section("decode", method="beam"))
+    assert HlgDecoder.from_dir(lang, section("decode", method="hlg", blank_penalty=0.0)).rescorer is None
     assert math.isfinite(decoder.rescorer.lm_cost(["不"]))
 
 
@@ -174,10 +175,10 @@ def test_a_lattice_too_large_for_words_gives_its_one_best(lang: Path, rescore_lm
     """Over MAX_LATTICE_STATES_PER_FRAME (noise), the n-best is the search's 1-best, as `hlg` finds it."""
     from tests.test_graph import frames
 
-    cfg = {"method": "rescore", "lm_weight": 1.0, "word_penalty": 0.0, "nbest": 10, "lattice_beam": 8.0}
+    cfg = section("decode", method="rescore", lm_weight=1.0, nbest=10, lattice_beam=8.0, blank_penalty=0.0)
     decoder = HlgDecoder.from_dir(lang, cfg, rescore_lm)
     x = frames(["<blk>", "bu4", "<blk>", "shi4", "<blk>"])
     assert len(decoder.rescorer.nbest_paths(decoder._fst, x, decoder.beam)) > 1
-    monkeypatch.setattr("asrt.rescore.MAX_LATTICE_STATES_PER_FRAME", 0)
+    monkeypatch.setattr("asrt.decode.rescore.MAX_LATTICE_STATES_PER_FRAME", 0)
     (words, _), = decoder.rescorer.nbest_paths(decoder._fst, x, decoder.beam)
-    assert [decoder._id2word[w] for w in words] == HlgDecoder.from_dir(lang, {"method": "hlg"}).decode(x) == ["不", "是"]
+    assert [decoder._id2word[w] for w in words] == HlgDecoder.from_dir(lang, section("decode", method="hlg", blank_penalty=0.0)).decode(x) == ["不", "是"]

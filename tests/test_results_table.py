@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asrt.evaluate import RESULTS_HEADER, append_condition_row, append_results_row, append_results_rows
+from asrt.decode.results import RESULTS_HEADER, append_condition_row, append_results_row, append_results_rows
 
 SUMMARY = {"dev": {"per": 12.345, "cer": 6.5}, "test": {"per": 11.0, "cer": 5.25, "rtf_greedy": 0.00191,
                                                         "rtf_hlg": 0.0182}}

@@ -6,18 +6,17 @@ import random
 
 import pytest
 
-from asrt.scoring import (
+from asrt.decode.scoring import (
     ErrorCounts,
     align,
-    char_tokens,
     edit_counts,
     format_summary,
     format_tone_confusion,
-    pinyin_tokens,
     score_corpus,
     tone_confusion,
     write_score_report,
 )
+from asrt.text.normalize import char_tokens
 
 
 def test_sub_and_ins_example():
@@ -77,7 +76,7 @@ def test_empty_cases():
 
 
 def test_tone_only_difference_is_substitution():
-    ref, hyp = pinyin_tokens("ni3 hao3 ma5"), pinyin_tokens("ni2 hao3 ma5")
+    ref, hyp = "ni3 hao3 ma5".split(), "ni2 hao3 ma5".split()
     c = edit_counts(ref, hyp)
     assert (c.sub, c.ins, c.dele, c.ref_len) == (1, 0, 0, 3)
 
@@ -131,11 +130,11 @@ def test_score_corpus_extra_hypothesis_is_an_error():
 
 def test_write_score_report(tmp_path):
     refs = {
-        "good": pinyin_tokens("ni3 hao3"),
-        "bad": pinyin_tokens("wo3 ai4 bei3 jing1"),
-        "gone": pinyin_tokens("xie4 xie5"),
+        "good": "ni3 hao3".split(),
+        "bad": "wo3 ai4 bei3 jing1".split(),
+        "gone": "xie4 xie5".split(),
     }
-    hyps = {"good": pinyin_tokens("ni3 hao3"), "bad": pinyin_tokens("wo3 ai2 jing1 a5")}
+    hyps = {"good": "ni3 hao3".split(), "bad": "wo3 ai2 jing1 a5".split()}
     total = write_score_report(tmp_path / "exp", "test", refs, hyps, metric="PER")
     # bad: ai4->ai2 sub, bei3 deleted, a5 inserted; gone: 2 deletions.
     assert total == ErrorCounts(sub=1, ins=1, dele=3, ref_len=8)

@@ -11,8 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from asrt.serving.client import HttpClient, Pcm, ServiceError
 from conftest import Server, Utterance, free_port, start_server
+
+from asrt.serving.client import HttpClient, Pcm, ServiceError
 
 
 def client(*args: str) -> subprocess.CompletedProcess:

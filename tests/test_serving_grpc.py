@@ -8,10 +8,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-
-from asrt.decoding import PinyinDecoder
-from asrt.serving.proto import Stub, messages
 from conftest import Server, Utterance
+
+from asrt.decode.search import PinyinDecoder
+from asrt.serving.proto import Stub, messages
 
 
 @pytest.fixture(scope="module")

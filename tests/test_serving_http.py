@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-from asrt.decoding import PinyinDecoder
 from conftest import Server, Utterance
+
+from asrt.decode.search import PinyinDecoder
 
 
 def post(server: Server, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict, bytes]:

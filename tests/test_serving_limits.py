@@ -18,11 +18,11 @@ import grpc
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import Server, Utterance, start_server
 
 from asrt.config import load_config
 from asrt.serving.limits import ServeLimits
 from asrt.serving.proto import Stub, messages
-from conftest import Server, Utterance, start_server
 
 MAX_SYLLABLES = 300
 MAX_AUDIO_SECONDS = 400

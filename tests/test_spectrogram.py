@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from asrt.spectrogram import LogSpectrogram, LogSpectrogramConfig, log_spectrogram
+from asrt.features.spectrogram import LogSpectrogram, LogSpectrogramConfig, log_spectrogram
 
 RATE = 16000
 

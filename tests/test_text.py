@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from asrt.text import normalize_transcript, split_clauses
+from asrt.text.normalize import normalize_transcript, split_clauses
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -1,9 +1,9 @@
-"""Per-corpus transcript rules (asrt.text.TEXT_RULES) on top of the shared normalisation."""
+"""Per-corpus transcript rules (asrt.text.normalize.TEXT_RULES) on top of the shared normalisation."""
 from __future__ import annotations
 
 import pytest
 
-from asrt.text import TEXT_RULES, TextRules, normalize_transcript, text_rules
+from asrt.text.normalize import TEXT_RULES, TextRules, normalize_transcript, text_rules
 
 
 def test_every_entry_is_text_rules_and_unknown_names_are_refused():

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import section
 import yaml
 from lhotse import SupervisionSegment, SupervisionSet
 
-from asrt.decoding import HlgDecoder
-from asrt.evaluate import RESULTS_HEADER
+from asrt.decode.results import RESULTS_HEADER
+from asrt.decode.search import HlgDecoder
 from asrt.fileio import read_symbol_table
-from asrt.graph import compile_hlg
-from asrt.graph import write_disambig_lang
-from asrt.lang import BLANK, label_supervisions, prepare_lang
-from asrt.pinyin import syllable_inventory
-from asrt.units import Units, lang_dir_name, toneless_inventory
+from asrt.lang.disambig import write_disambig_lang
+from asrt.lang.prepare import BLANK, label_supervisions, prepare_lang
+from asrt.lang.units import Units, lang_dir_name, toneless_inventory
+from asrt.lm.graph import compile_hlg
+from asrt.text.pinyin import syllable_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "egs" / "mini_cmn"
@@ -48,12 +49,12 @@ def tokens(lang: Path) -> list[str]:
 
 
 def test_lang_dir_names() -> None:
-    assert lang_dir_name(None) == lang_dir_name({"units": "tonal_pinyin"}) == "lang"
-    assert lang_dir_name({"units": "toneless_pinyin"}) == "lang_toneless_pinyin"
-    assert lang_dir_name({"units": "chars"}) == "lang_chars"
-    assert lang_dir_name({"units": "bpe", "bpe_vocab_size": 500}) == "lang_bpe500"
+    assert lang_dir_name(section("lang")) == lang_dir_name(section("lang", units="tonal_pinyin")) == "lang"
+    assert lang_dir_name(section("lang", units="toneless_pinyin")) == "lang_toneless_pinyin"
+    assert lang_dir_name(section("lang", units="chars")) == "lang_chars"
+    assert lang_dir_name(section("lang", units="bpe", bpe_vocab_size=500)) == "lang_bpe500"
     with pytest.raises(ValueError, match="lang.units must be one of"):
-        lang_dir_name({"units": "words"})
+        lang_dir_name(section("lang", units="words"))
 
 
 # A small text whose lexicons can be checked by hand: 行 reads xing2 and hang2 (银行, 行长 zhang3).
@@ -69,7 +70,7 @@ def sups(tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 def test_tonal_pinyin_is_the_default_and_records_its_units(tmp_path: Path, sups) -> None:
-    prepare_lang(tmp_path / "lang", *sups)
+    prepare_lang(tmp_path / "lang", *sups, section("lang"), "char")
     assert tokens(tmp_path / "lang") == [BLANK, *syllable_inventory()]
     assert json.loads((tmp_path / "lang" / "units.json").read_text()) == {"units": "tonal_pinyin", "lm_unit": "char"}
     assert Units.from_dir(tmp_path / "lang").name == "tonal_pinyin"
@@ -78,7 +79,7 @@ def test_tonal_pinyin_is_the_default_and_records_its_units(tmp_path: Path, sups)
 
 def test_toneless_pinyin_tokens_and_lexicon(tmp_path: Path, sups) -> None:
     lang = tmp_path / "lang"
-    prepare_lang(lang, *sups, {"units": "toneless_pinyin"})
+    prepare_lang(lang, *sups, section("lang", units="toneless_pinyin"), "char")
     toks = tokens(lang)
     assert toks[0] == BLANK and toks[1:] == toneless_inventory()
     assert {"lv", "hang", "xing", "ma"} <= set(toks) and not any(t[-1].isdigit() for t in toks[1:])
@@ -93,7 +94,7 @@ def test_toneless_pinyin_tokens_and_lexicon(tmp_path: Path, sups) -> None:
 
 def test_character_tokens_and_lexicon(tmp_path: Path, sups) -> None:
     lang = tmp_path / "lang"
-    prepare_lang(lang, *sups, {"units": "chars"})
+    prepare_lang(lang, *sups, section("lang", units="chars"), "char")
     # tokens: the characters of the training transcripts; 他 and 走 are only in the LM text
     assert tokens(lang) == [BLANK, "你", "好", "行", "银", "长"]  # in code point order
     assert lexicon(lang) == [("你", "你"), ("好", "好"), ("行", "行"), ("银", "银"), ("长", "长")]
@@ -114,14 +115,14 @@ def test_each_kind_of_unit_answers_for_itself(tmp_path: Path, sups) -> None:
         "chars": ("lang_chars", "CER", (["银", "行"], ["银", "好"]), "tdnn (chars)"),
     }
     for kind, (dir_name, metric, scored, label) in expected.items():
-        prepare_lang(tmp_path / kind, *sups, {"units": kind})
+        prepare_lang(tmp_path / kind, *sups, section("lang", units=kind), "char")
         units = Units.from_dir(tmp_path / kind)
         hyp = ["yin2", "xing2"] if units.is_pinyin else ["银", "好"]
-        assert (units.name, lang_dir_name({"units": kind}), units.greedy_metric) == (kind, dir_name, metric)
+        assert (units.name, lang_dir_name(section("lang", units=kind)), units.greedy_metric) == (kind, dir_name, metric)
         assert units.greedy_scoring(sup, hyp) == scored and units.model_label("tdnn") == label
         assert units.has_tones == (kind == "tonal_pinyin") and units.skips_unseen == (kind == "chars")
     with pytest.raises(ValueError, match="lang.units must be one of tonal_pinyin, toneless_pinyin, chars, bpe"):
-        lang_dir_name({"units": "words"})
+        lang_dir_name(section("lang", units="words"))
 
 
 BPE_TEXT = ["中国人民银行", "中国人民", "人民银行行长", "你好中国", "银行行长你好", "中国银行"] * 20 + ["鑫"]
@@ -132,7 +133,7 @@ def bpe_lang(tmp_path: Path) -> Path:
     lang = tmp_path / "lang"
     # 鑫 is 1 of the 601 characters: below the 0.99 coverage, so it is spelt in UTF-8 byte pieces
     prepare_lang(lang, labelled_text(tmp_path, BPE_TEXT), [],
-                 {"units": "bpe", "bpe_vocab_size": 275, "bpe_character_coverage": 0.99})
+                 section("lang", units="bpe", bpe_vocab_size=275, bpe_character_coverage=0.99), "char")
     return lang
 
 
@@ -178,7 +179,7 @@ def one_hot(labels: list[str], token_ids: dict[str, int], p: float = 0.999) -> n
 def test_sentencepiece_pieces_decode_through_hlg_to_their_characters(bpe_lang: Path) -> None:
     (bpe_lang / "lm.arpa").write_text(unigram_arpa(sorted(set("".join(BPE_TEXT)))), encoding="utf-8")
     compile_hlg(bpe_lang, bpe_lang / "lm.arpa", bpe_lang / "HLG.fst")
-    decoder = HlgDecoder.from_dir(bpe_lang)
+    decoder = HlgDecoder.from_dir(bpe_lang, section("decode", blank_penalty=0.0))
     token_ids = read_symbol_table(bpe_lang / "tokens.txt")
     units = Units.from_dir(bpe_lang)
     for text in ["中国人民银行", "人民银行行长", "你好中国", "鑫中国", "银行鑫", "长行人"]:
@@ -223,7 +224,7 @@ def char_decoder(tmp_path_factory) -> HlgDecoder:
     (lang / "lm.arpa").write_text(CHAR_ARPA, encoding="utf-8")
     write_disambig_lang(lang)
     compile_hlg(lang, lang / "lm.arpa", lang / "HLG.fst")
-    return HlgDecoder.from_dir(lang)
+    return HlgDecoder.from_dir(lang, section("decode", blank_penalty=0.0))
 
 
 def char_frames(frames: list[dict[str, float]]) -> np.ndarray:

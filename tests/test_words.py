@@ -7,18 +7,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import section
 
-from asrt.decoding import PinyinDecoder
-from asrt.graph import compile_hlg, read_pron_costs
-from asrt.lang import check_lm_unit, prepare_lang
-from asrt.lm import add_unigrams, build_lms
-from asrt.units import lm_unit_of
-from asrt.words import count_readings, dictionary_readings, pronunciation_costs, segment
+from asrt.decode.search import PinyinDecoder
+from asrt.lang.disambig import read_pron_costs
+from asrt.lang.prepare import check_lm_unit, prepare_lang
+from asrt.lang.units import lm_unit_of
+from asrt.lm.graph import compile_hlg
+from asrt.lm.ngram import add_unigrams, build_lms
+from asrt.text.words import count_readings, dictionary_readings, pronunciation_costs, segment
 from tests.test_units import labelled_text
 
 # 银行 (bank) and 行长 (bank president) read 行 hang2; 行走 (to walk) and 旅行 read it xing2.
 TEXT = ["行长在银行", "他在路上行走", "行长去旅行", "你好", "银行很好"]
-LM_CONFIG = {"order": 3, "prune": [0], "rescore_order": 0}
+LM_CONFIG = section("lm", order=3, prune=[0])
 
 
 def test_segmentation_uses_the_dictionary() -> None:
@@ -57,7 +59,7 @@ def test_lm_unit_is_checked() -> None:
 def build(tmp_path: Path, lm_unit: str) -> Path:
     """A lang directory of TEXT with ``lm_unit``, its LM (stage 4) and graphs (stage 5)."""
     lang = tmp_path / f"lang_{lm_unit}"
-    prepare_lang(lang, labelled_text(tmp_path, TEXT), lm_unit=lm_unit)
+    prepare_lang(lang, labelled_text(tmp_path, TEXT), [], section("lang"), lm_unit)
     build_lms(lang, tmp_path / f"lm_{lm_unit}" / "lm.arpa", LM_CONFIG)
     compile_hlg(lang, tmp_path / f"lm_{lm_unit}" / "lm.arpa", lang / "HLG.fst", lang / "LG_pinyin.fst")
     return lang
@@ -76,7 +78,7 @@ def test_word_and_char_switch_builds_both_graphs(tmp_path: Path) -> None:
     assert costs["行", ("xing2",)] > 0.0
     for lang in (word, char):
         assert (lang / "HLG.fst").stat().st_size > 0
-        p2h = PinyinDecoder.from_dir(lang)
+        p2h = PinyinDecoder.from_dir(lang, section("decode"))
         assert p2h.pinyin_to_text("yin2 hang2 hang2 zhang3".split()) == "银行行长"
         assert p2h.pinyin_to_text("ta1 zai4 lu4 shang4 xing2 zou3".split()) == "他在路上行走"
 
@@ -85,7 +87,7 @@ def test_a_word_outside_the_vocabulary_is_spelt_in_characters(tmp_path: Path) ->
     word = build(tmp_path, "word")
     unigrams = (tmp_path / "lm_word" / "lm.arpa").read_text(encoding="utf-8").split("\\2-grams:")[0]
     assert "\t银\t0" in unigrams  # only ever inside 银行: a 1-gram of <unk>'s probability share
-    p2h = PinyinDecoder.from_dir(word)
+    p2h = PinyinDecoder.from_dir(word, section("decode"))
     assert p2h.pinyin_to_text(["yin2"]) == "银"
     assert p2h.pinyin_to_text("ni3 zou3".split()) == "你走"  # 走 and 你 only inside 行走 and 你好
 

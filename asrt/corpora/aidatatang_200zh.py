@@ -21,9 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asrt.corpora.archives import fetch_and_extract
-from asrt.corpora.utterances import (Utterance, missing_paths, prepare_utterances, read_transcripts,
-                                     warn_if_incomplete)
-from asrt.text import normalize_transcript
+from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, read_transcripts, warn_if_incomplete
+from asrt.text.normalize import normalize_transcript
 
 NAME = "aidatatang_200zh"
 SPLITS = ("train", "dev", "test")
@@ -50,7 +49,7 @@ def check_layout(corpus_dir: Path) -> list[str]:
 
 def unpack_speaker_tarballs(corpus_dir: Path, num_jobs: int = 1) -> None:
     """Unpack each ``corpus/<split>/<speaker>.tar.gz`` in place, then delete it (its marker stays)."""
-    from asrt.download import extract
+    from asrt.corpora.download import extract
 
     def unpack(tarball: Path) -> None:
         extract(tarball, tarball.parent)

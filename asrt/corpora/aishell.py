@@ -21,9 +21,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asrt.corpora.archives import fetch_and_extract
+from asrt.corpora.download import extract
 from asrt.corpora.utterances import Utterance, read_transcripts, write_utterance_manifests
-from asrt.download import extract
-from asrt.text import normalize_transcript
+from asrt.text.normalize import normalize_transcript
 
 SPLITS = ("train", "dev", "test")
 OPENSLR_ID = 33

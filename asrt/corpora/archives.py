@@ -28,7 +28,7 @@ def fetch_and_extract(name: str, corpus_dir: Path, config: dict, resource: int, 
     ``after_extract`` finishes corpus-specific unpacking (inner archives). A missing or corrupt archive,
     or a layout still incomplete afterwards, ends in one DownloadError that says what to do.
     """
-    from asrt.download import DownloadError, extract, fetch, mirror_from_config, openslr_url
+    from asrt.corpora.download import DownloadError, extract, fetch, mirror_from_config, openslr_url
 
     corpus_dir = Path(corpus_dir)
     missing = check_layout(corpus_dir)

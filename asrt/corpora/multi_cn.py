@@ -13,7 +13,7 @@ to train on a subset, put only those under ``corpus_dir`` and start at stage 1.
 Each member keeps its own splits, named ``<member>_<split>`` (``aishell_train``, ``aishell_dev``,
 ``aishell_test``, ...), its own transcript rules and its own pinyin (THCHS-30's pinyin line), since its
 module writes them. Training mixes the members' training splits (``train.mux_weights``, see
-:mod:`asrt.mixing`), validation runs on all members' dev splits together, and stage 7 scores every
+:mod:`asrt.train.mixing`), validation runs on all members' dev splits together, and stage 7 scores every
 member's dev and test split on its own.
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ import logging
 import os
 from pathlib import Path
 
-from asrt.corpora import Splits, extra_lm_text as member_lm_text, get_corpus
+from asrt.corpora import Splits, get_corpus
+from asrt.corpora import extra_lm_text as member_lm_text
 from asrt.fileio import scratch_path
 from asrt.names import manifest_path
 

@@ -28,9 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
-from asrt.corpora.utterances import (Utterance, heldout_split, missing_paths, prepare_utterances,
-                                     warn_if_incomplete)
-from asrt.text import normalize_transcript
+from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, prepare_utterances, warn_if_incomplete
+from asrt.text.normalize import normalize_transcript
 
 NAME = "primewords"
 SPLITS = ("train", "dev", "test")

@@ -30,8 +30,8 @@ import logging
 from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
-from asrt.manifests import write_manifests
-from asrt.text import normalize_transcript
+from asrt.corpora.manifests import write_manifests
+from asrt.text.normalize import normalize_transcript
 
 SPLITS = ("train", "dev", "test")
 OPENSLR_ID = 18

@@ -14,7 +14,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from asrt.manifests import write_manifests
+from asrt.corpora.manifests import write_manifests
 
 # Reading 100k WAV headers is I/O-bound; threads overlap the waits.
 HEADER_THREADS = 8

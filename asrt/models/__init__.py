@@ -1,25 +1,24 @@
-"""Acoustic-model registry: a config names a model (``model.name``) and gives its keyword arguments.
+"""Acoustic models: a config names one of :data:`MODELS` (``model.name``) and gives its keyword arguments.
 
 Every model maps padded features ``[N, T, F]`` and lengths ``[N]`` to CTC log-probs ``[N, T', V]`` and
 output lengths ``[N]``, so training, decoding and export never look inside.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
 
 import torch
 
 MIN_FRAMES = 16  # the shortest input (feature frames) every model's front-end maps to at least one output frame
 
-_REGISTRY: dict[str, Callable[..., torch.nn.Module]] = {}
-
-
-def register(name: str):
-    """Class decorator that makes a model buildable by name from a config."""
-    def wrap(cls):
-        _REGISTRY[name] = cls
-        return cls
-    return wrap
+# The encoders a config can name, as "module:class" (imported when built): each takes ``num_features``,
+# ``vocab_size`` and its own keyword arguments, and maps (feats [N, T, F], lengths [N]) to CTC log-probs
+# [N, T', V] and output lengths. Adding a model: docs/adding_a_model.md.
+MODELS = {
+    "tdnn": "asrt.models.tdnn:TdnnCtc",
+    "dcnn": "asrt.models.dcnn:DcnnCtc",
+    "conformer": "asrt.models.conformer:ConformerCtc",
+}
 
 
 FEATURE_NORMS = ("global", "utterance")
@@ -59,9 +58,8 @@ class CtcModel(torch.nn.Module):
 def build_model(name: str, num_features: int, vocab_size: int, feature_norm: str = "global", **kwargs) -> CtcModel:
     """Build the registered model ``name`` (its keyword arguments ``kwargs``) behind ``feature_norm``
     (:class:`CtcModel`); raise ValueError listing the known names otherwise."""
-    from asrt.models import conformer, dcnn, tdnn  # noqa: F401  (they register themselves)
-
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    encoder = _REGISTRY[name](num_features=num_features, vocab_size=vocab_size, **kwargs)
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    module, cls = MODELS[name].split(":")
+    encoder = getattr(importlib.import_module(module), cls)(num_features=num_features, vocab_size=vocab_size, **kwargs)
     return CtcModel(encoder, num_features, feature_norm)

@@ -6,7 +6,6 @@ import math
 import torch
 from torch import nn
 
-from asrt.models import register
 from asrt.models.subsampling import Conv2dSubsampling
 
 
@@ -68,7 +67,6 @@ def sinusoidal_positions(length: int, d_model: int, device: torch.device) -> tor
     return pe
 
 
-@register("conformer")
 class ConformerCtc(nn.Module):
     """Conformer encoder with a linear CTC output layer over ``vocab_size`` tokens (blank = 0)."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from asrt.models import register
 
 
 def _zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -37,7 +36,6 @@ class ConvBlock(nn.Module):
         return torch.relu(self.norm2(self.conv2(_zero_padding(x, lengths))))
 
 
-@register("dcnn")
 class DcnnCtc(nn.Module):
     """ASRT 251bn: conv blocks of ``channels``, the first ``num_pooled`` followed by 2x2 max-pooling."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from asrt.models import register
 from asrt.models.subsampling import Conv1dSubsampling, Conv2dSubsampling
 
 
@@ -43,7 +42,6 @@ class Conv2dFrontend(nn.Module):
         return y.transpose(1, 2), lengths
 
 
-@register("tdnn")
 class TdnnCtc(nn.Module):
     """8x conv subsampling followed by ``num_layers`` separable conv blocks and a linear CTC layer.
 

@@ -19,9 +19,9 @@ import grpc
 
 from asrt.audio import pcm_to_float
 from asrt.names import SAMPLE_RATE
-from asrt.recognizer import Recognition
-from asrt.serving.protocol import FAILED, OK, RequestError, internal_error_message
+from asrt.packaged.recognizer import Recognition
 from asrt.serving.proto import add_servicer, messages
+from asrt.serving.protocol import FAILED, OK, RequestError, internal_error_message
 from asrt.serving.service import RecognitionService
 from asrt.serving.stream import StreamSegmenter
 from asrt.serving.workers import Job, Stopped

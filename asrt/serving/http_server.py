@@ -17,8 +17,18 @@ from pydantic import BaseModel, Field
 
 from asrt.serving.limits import LimitExceeded
 from asrt.serving.protocol import (
-    FAILED, LEVEL_MESSAGES, OK, ROOT_MESSAGE, UNKNOWN_ROUTE, AsrtResponse, LanguageRequest, PcmRequest,
-    asrt_json, decode_samples, internal_error_message, parse_body,
+    FAILED,
+    LEVEL_MESSAGES,
+    OK,
+    ROOT_MESSAGE,
+    UNKNOWN_ROUTE,
+    AsrtResponse,
+    LanguageRequest,
+    PcmRequest,
+    asrt_json,
+    decode_samples,
+    internal_error_message,
+    parse_body,
 )
 from asrt.serving.service import RecognitionService
 from asrt.serving.workers import Job, Stopped
@@ -190,7 +200,20 @@ def create_app(service: RecognitionService) -> Callable:
     """The HTTP application (ASGI), wrapped in the request limits of ``service.limits``."""
     app = FastAPI(title="asrt recognition service", version="1",
                   description="Mandarin speech recognition; ASRT-compatible routes plus `/v1/recognize`.")
+    _add_asrt_routes(app, service)
+    _add_v1_routes(app, service)
 
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+                   include_in_schema=False)
+    async def unknown_route(path: str, request: Request):
+        return asrt_response("", UNKNOWN_ROUTE, f"Unknown route {request.method} /{path}; ASRT's routes are "
+                                                "POST /speech, /all and /language.")
+
+    return RequestLimits(app, service.limits.max_body_bytes, service.limits.body_seconds)
+
+
+def _add_asrt_routes(app: FastAPI, service: RecognitionService) -> None:
+    """ASRT's routes: ``/`` (GET: a page, POST: a check), ``/speech``, ``/all`` and ``/language``."""
     async def asrt_level(request: Request, level: str, start: Callable[[bytes], Job],
                          result: Callable = lambda r: r) -> Response:
         """Answer an ASRT route: ``start`` checks the body and starts its job, ``result`` picks the answer."""
@@ -240,6 +263,10 @@ def create_app(service: RecognitionService) -> Callable:
         return await asrt_level(request, "language", lambda body: service.pinyin_to_text(
             parse_body(LanguageRequest, body).sequence_pinyin))
 
+
+def _add_v1_routes(app: FastAPI, service: RecognitionService) -> None:
+    """The modern routes: ``/v1/recognize`` (an uploaded file) and ``/health``."""
+
     @app.post(MODERN_PREFIX + "recognize", response_model=Transcript, tags=["v1"],
               summary="Recognise an uploaded WAV or FLAC file (any rate, depth, channels and length)",
               responses={400: {"description": "the file is not usable audio"},
@@ -265,11 +292,3 @@ def create_app(service: RecognitionService) -> Callable:
     @app.get("/health", response_model=Health, tags=["v1"], summary="Whether the service is up")
     async def health() -> Health:
         return Health(status="ok", model=service.model_name)
-
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-                   include_in_schema=False)
-    async def unknown_route(path: str, request: Request):
-        return asrt_response("", UNKNOWN_ROUTE, f"Unknown route {request.method} /{path}; ASRT's routes are "
-                                                "POST /speech, /all and /language.")
-
-    return RequestLimits(app, service.limits.max_body_bytes, service.limits.body_seconds)

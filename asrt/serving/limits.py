@@ -4,7 +4,8 @@ over a limit before any recognition work starts."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from typing import get_type_hints
 
 from asrt.serving.protocol import RequestError
 
@@ -15,16 +16,23 @@ class LimitExceeded(RequestError):
 
 @dataclass(frozen=True)
 class ServeLimits:
-    """The limits of ``asrt/conf/serve.yaml`` (documented there)."""
+    """The limits of ``asrt/conf/serve.yaml`` (their values are there), each also an option of ``asrt serve``
+    (:meth:`options`)."""
 
-    max_syllables: int
-    max_audio_seconds: float
-    max_body_mb: float
-    request_seconds: float
-    max_streams: int
-    stream_idle_seconds: float
-    header_seconds: float
-    body_seconds: float
+    max_syllables: int = field(metadata={"help": "most pinyin syllables per /language request"})
+    max_audio_seconds: float = field(metadata={"help": "longest audio per request or gRPC Stream, in seconds"})
+    max_body_mb: float = field(metadata={"help": "largest HTTP request body or gRPC message, in MiB"})
+    request_seconds: float = field(metadata={"help": "seconds a request may wait and run before it fails"})
+    max_streams: int = field(metadata={"help": "gRPC Streams open at once"})
+    stream_idle_seconds: float = field(metadata={"help": "seconds a gRPC Stream may send nothing before it is closed"})
+    header_seconds: float = field(metadata={"help": "seconds for an HTTP request's headers to arrive"})
+    body_seconds: float = field(metadata={"help": "seconds for an HTTP request's body to arrive after its headers"})
+
+    @classmethod
+    def options(cls) -> list[tuple[str, type, str]]:
+        """(name, type, help) of every limit, for the command line."""
+        types = get_type_hints(cls)
+        return [(f.name, types[f.name], f.metadata["help"]) for f in fields(cls)]
 
     @classmethod
     def from_config(cls, section: dict, **overrides: float | None) -> "ServeLimits":

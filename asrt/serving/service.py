@@ -19,7 +19,7 @@ from asrt.serving.limits import ServeLimits
 from asrt.serving.workers import Job, Stopped, WorkerPool, should_stop, worker_model
 
 if TYPE_CHECKING:
-    from asrt.recognizer import Recognition
+    from asrt.packaged.recognizer import Recognition
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from asrt.names import SAMPLE_RATE
-from asrt.recognizer import split_points
+from asrt.packaged.recognizer import split_points
 from asrt.serving.protocol import OK, PARTIAL
 
 

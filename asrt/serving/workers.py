@@ -3,7 +3,7 @@ client left, cancelled or passed its deadline) is dropped from the queue, or sto
 
 Each worker is a process with the packaged model loaded once, fed one job at a time over a pipe by a
 thread of the server. A running job is stopped cooperatively: the worker reads a shared flag between the
-pieces of its work (:class:`asrt.recognizer.Recognizer` recognises long audio in pieces) and gives up
+pieces of its work (:class:`asrt.packaged.recognizer.Recognizer` recognises long audio in pieces) and gives up
 with :class:`Stopped`; a worker that does not answer within ``KILL_AFTER_SECONDS`` of the request to stop
 (a piece that takes too long, a hung library call) is killed and replaced by a fresh one.
 
@@ -72,7 +72,7 @@ def should_stop() -> bool:
 
 
 def worker_model():
-    """In a worker: the loaded :class:`asrt.recognizer.Recognizer` (or the error that loading raised)."""
+    """In a worker: the loaded :class:`asrt.packaged.recognizer.Recognizer` (or the error that loading raised)."""
     if "error" in _state:
         raise _state["error"]
     return _state["model"]
@@ -82,7 +82,7 @@ def _worker_main(conn: Connection, flag, model_dir: str, torch_threads: int) -> 
     """A worker process: load the model, then run jobs from ``conn`` until it closes."""
     import torch
 
-    from asrt.recognizer import Recognizer
+    from asrt.packaged.recognizer import Recognizer
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops the pool
     bound_heap()
@@ -90,7 +90,7 @@ def _worker_main(conn: Connection, flag, model_dir: str, torch_threads: int) -> 
     _state["flag"] = flag
     try:
         _state["model"] = Recognizer(model_dir)
-        conn.send((True, str(_state["model"].metadata.get("model", "unknown"))))
+        conn.send((True, str(_state["model"].metadata["model"])))
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         _state["error"] = e
         conn.send((False, e))

@@ -20,32 +20,32 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
+from asrt.config import Section
 from asrt.fileio import atomic_path, read_symbol_table
-from asrt.names import CHAR_RESCORE_LM_FILE, LM_TEXT_FILE, RESCORE_LM_FILE, WORDS_FILE
+from asrt.names import CHAR_RESCORE_LM_FILE, LM_TEXT_FILE, RESCORE_LM_FILE, WORDS_FILE, is_graph_symbol
 
 
-def build_lms(lang_dir: Path, out_arpa: Path, cfg: dict) -> None:
-    """Stage 4: the graph's LM ``out_arpa`` and, with ``cfg["rescore_order"]`` and ``cfg["rescore_char_order"]``,
+def build_lms(lang_dir: Path, out_arpa: Path, lm_cfg: Mapping) -> None:
+    """Stage 4: the graph's LM ``out_arpa`` and, with ``lm.rescore_order`` and ``lm.rescore_char_order``,
     the word and character rescoring LMs beside it."""
-    from asrt.graph import RESERVED_WORDS
-
+    cfg = Section("lm", lm_cfg)
     lang_dir, out_arpa = Path(lang_dir), Path(out_arpa)
     text = lang_dir / LM_TEXT_FILE
-    words = [w for w in read_symbol_table(lang_dir / WORDS_FILE) if w not in RESERVED_WORDS and not w.startswith("#")]
-    train_ngram(text, out_arpa, int(cfg["order"]), cfg.get("prune"))
+    words = [w for w in read_symbol_table(lang_dir / WORDS_FILE) if not is_graph_symbol(w)]
+    train_ngram(text, out_arpa, int(cfg["order"]), cfg["prune"])
     add_unigrams(out_arpa, words)
     rescore = out_arpa.with_name(RESCORE_LM_FILE)
     arpa = rescore.with_suffix(".arpa")  # the rescoring LM's ARPA, kept only until its binary is built
-    if int(cfg.get("rescore_order") or 0) > 0:
-        train_ngram(text, arpa, int(cfg["rescore_order"]), cfg.get("rescore_prune"))
+    if int(cfg["rescore_order"]) > 0:
+        train_ngram(text, arpa, int(cfg["rescore_order"]), cfg["rescore_prune"])
         add_unigrams(arpa, words)
         build_binary(arpa, rescore)
     else:
         rescore.unlink(missing_ok=True)
     arpa.unlink(missing_ok=True)  # also what a run killed before build_binary left
-    build_char_lm(text, out_arpa.with_name(CHAR_RESCORE_LM_FILE), int(cfg.get("rescore_char_order") or 0))
+    build_char_lm(text, out_arpa.with_name(CHAR_RESCORE_LM_FILE), int(cfg["rescore_char_order"]))
 
 
 def characters(words: Iterable[str]) -> str:

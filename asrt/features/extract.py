@@ -1,36 +1,38 @@
 """Stage 3: 80-bin log-mel filterbanks with lhotse's torch-native extractor (optionally with pitch,
-``asrt/pitch.py``), or ASRT's 200-bin log spectrogram (``asrt/spectrogram.py``), stored with lilcom."""
+``asrt/features/pitch.py``), or ASRT's 200-bin log spectrogram (``asrt/features/spectrogram.py``), stored with lilcom."""
 from __future__ import annotations
 
 import logging
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
+from asrt.config import Section
 from asrt.corpora import Splits
 from asrt.fileio import atomic_path
 from asrt.names import SAMPLE_RATE, cuts_path, feature_storage, manifest_path
 
 
-def _fbank(features_cfg: dict):
+def _fbank(features_cfg: Section):
     """lhotse's fbank, with 3 pitch dimensions appended when ``features.pitch`` is set."""
     from lhotse import Fbank, FbankConfig
 
-    num_mel_bins = int(features_cfg.get("num_mel_bins", 80))
-    if features_cfg.get("pitch", False):
-        from asrt.pitch import FbankPitch, FbankPitchConfig
+    num_mel_bins = int(features_cfg["num_mel_bins"])
+    if features_cfg["pitch"]:
+        from asrt.features.pitch import FbankPitch, FbankPitchConfig
 
         return FbankPitch(FbankPitchConfig(num_mel_bins=num_mel_bins))
     return Fbank(FbankConfig(num_mel_bins=num_mel_bins))
 
 
-def _spectrogram(features_cfg: dict):
+def _spectrogram(features_cfg: Section):
     """ASRT's 200-bin log spectrogram (no pitch)."""
-    from asrt.spectrogram import LogSpectrogram, LogSpectrogramConfig
+    from asrt.features.spectrogram import LogSpectrogram, LogSpectrogramConfig
 
-    if features_cfg.get("pitch", False):
+    if features_cfg["pitch"]:
         raise ValueError("pitch features go with fbank only: set features.pitch to false for the spectrogram")
     return LogSpectrogram(LogSpectrogramConfig())
 
@@ -38,13 +40,13 @@ def _spectrogram(features_cfg: dict):
 FEATURE_TYPES = {"fbank": _fbank, "spectrogram": _spectrogram}  # features.type: its extractor
 
 
-def make_extractor(features_cfg: dict):
+def make_extractor(features_cfg: Mapping):
     """The feature extractor a ``features`` config section describes: lhotse's fbank, fbank + pitch, or
-    ASRT's log spectrogram (``type: spectrogram``); a section without ``type`` means fbank."""
-    kind = features_cfg.get("type", "fbank")
-    if kind not in FEATURE_TYPES:
-        raise ValueError(f"features type must be one of {', '.join(FEATURE_TYPES)}, not {kind!r}")
-    return FEATURE_TYPES[kind](features_cfg)
+    ASRT's log spectrogram (``type: spectrogram``)."""
+    cfg = Section("features", features_cfg)
+    if cfg["type"] not in FEATURE_TYPES:
+        raise ValueError(f"features type must be one of {', '.join(FEATURE_TYPES)}, not {cfg['type']!r}")
+    return FEATURE_TYPES[cfg["type"]](cfg)
 
 
 def compute_features(manifest_dir: Path, corpus: str, splits: Splits, out_dir: Path, features_cfg: dict,
@@ -58,7 +60,7 @@ def compute_features(manifest_dir: Path, corpus: str, splits: Splits, out_dir: P
     if not resume:
         for split in splits.all:
             cuts_path(out_dir, corpus, split).unlink(missing_ok=True)
-    perturb = tuple(features_cfg.get("speed_perturb") or ())
+    perturb = tuple(Section("features", features_cfg)["speed_perturb"] or ())
     for split in splits.all:
         if resume and cuts_path(out_dir, corpus, split).exists():
             logging.info("%s was finished before the interruption, keeping it", cuts_path(out_dir, corpus, split))

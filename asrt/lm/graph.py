@@ -1,154 +1,42 @@
 """Decoding-graph construction: CTC topology H, lexicon L, n-gram G, and HLG = H o min(det(L o G)),
 or H o P o min(det(L o G)) when some tokens stand for several characters (sentencepiece pieces).
 
-Symbol conventions (shared with :mod:`asrt.decoding`):
+Symbol conventions (shared with :mod:`asrt.decode.search`):
 
 * ``tokens.txt``: ``<blk> 0`` then the output units ``1..N`` (syllables, characters or sentencepiece
-  pieces: :mod:`asrt.units`); ids are acoustic-model output columns. Words are what the LM counts
+  pieces: :mod:`asrt.lang.units`); ids are acoustic-model output columns. Words are what the LM counts
   (characters, for every unit); for characters L maps each to itself.
-* ``tokens_disambig.txt``: ``tokens.txt`` followed by ``#0 .. #K`` (ids ``N+1 ..``). ``#0`` carries
-  G's back-off arcs through L; ``#1 .. #K`` separate homophones and prefix pronunciations.
-* ``words.txt``: ``<eps> 0``, the lexicon's words sorted, then ``#0``, ``<s>``, ``</s>``.
+* ``tokens_disambig.txt`` and ``words.txt`` (stage 2): :mod:`asrt.lang.disambig`.
 * ``HLG.fst``: input label ``k + 1`` for acoustic column ``k`` (0 is epsilon, as kaldi-decoder's
   ``DecodableCtc`` expects), output labels are word ids; no disambiguation symbols remain.
 """
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
 import kaldifst
 import kaldilm
 
-from asrt.fileio import atomic_path, read_symbol_table, scratch_path, write_text_atomic
-from asrt.names import BLANK, BLANK_ID, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, P2H_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.fileio import atomic_path, read_symbol_table, scratch_path
+from asrt.lang.disambig import Lexicon, PronCosts, read_lexicon, read_pron_costs, read_tokens, write_disambig_lang
+from asrt.names import (
+    BACKOFF_DISAMBIG,
+    BOS,
+    EOS,
+    GRAMMAR_FILE,
+    HLG_FILE,
+    LEXICON_DISAMBIG_FILE,
+    TOKENS_DISAMBIG_FILE,
+    TOKENS_FILE,
+    WORDS_FILE,
+    is_disambig,
+)
 
 log = logging.getLogger(__name__)
-
-EPS = "<eps>"
-BOS = "<s>"
-EOS = "</s>"
-BACKOFF_DISAMBIG = "#0"
-RESERVED_WORDS = (EPS, BACKOFF_DISAMBIG, BOS, EOS)
-
-Lexicon = list[tuple[str, tuple[str, ...]]]
-PronCosts = dict[tuple[str, tuple[str, ...]], float]  # (word, pronunciation) -> -ln(p / p_max)
-
-
-def read_lexicon(path: str | os.PathLike) -> Lexicon:
-    """Read ``WORD SYL SYL ...`` lines, dropping exact duplicate entries but keeping file order."""
-    entries: Lexicon = []
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) < 2:
-                raise ValueError(f"{path}:{line_no}: word {fields[0]!r} has no pronunciation")
-            entry = (fields[0], tuple(fields[1:]))
-            if entry not in seen:
-                seen.add(entry)
-                entries.append(entry)
-    if not entries:
-        raise ValueError(f"{path} is empty: the lexicon must list at least one word")
-    return entries
-
-
-def read_pron_costs(lang_dir: str | os.PathLike) -> PronCosts:
-    """The pronunciation costs of a lang directory's ``lexiconp.txt`` (``WORD PROB UNIT ...``), ``-ln(PROB)``;
-    empty when it has none (every reading of a word equally good)."""
-    path = Path(lang_dir) / LEXICONP_FILE
-    if not path.is_file():
-        return {}
-    costs: PronCosts = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            fields = line.split()
-            try:
-                prob = float(fields[1])
-            except (IndexError, ValueError):
-                raise ValueError(f"{path}:{line_no}: expected 'WORD PROB UNIT ...', got {line.strip()!r}") from None
-            if not 0 < prob <= 1 or len(fields) < 3:
-                raise ValueError(f"{path}:{line_no}: expected 'WORD PROB UNIT ...' with 0 < PROB <= 1")
-            costs[fields[0], tuple(fields[2:])] = -math.log(prob)
-    return costs
-
-
-def add_disambig_symbols(lexicon: Lexicon) -> tuple[Lexicon, int]:
-    """Append ``#k`` to homophones and to pronunciations that prefix another; return (lexicon, max k)."""
-    pron_counts = Counter(pron for _, pron in lexicon)
-    prefixes = {pron[:n] for pron in pron_counts for n in range(1, len(pron))}
-    used: dict[tuple[str, ...], int] = defaultdict(int)
-    out: Lexicon = []
-    max_k = 0
-    for word, pron in lexicon:
-        if pron_counts[pron] > 1 or pron in prefixes:
-            used[pron] += 1
-            max_k = max(max_k, used[pron])
-            pron = pron + (f"#{used[pron]}",)
-        out.append((word, pron))
-    return out, max_k
-
-
-def _read_tokens(path: Path) -> dict[str, int]:
-    """Read tokens.txt and check the ids are exactly 0..N, the blank's the first, with no reserved '#' symbols."""
-    tokens = read_symbol_table(path)
-    if sorted(tokens.values()) != list(range(len(tokens))):
-        raise ValueError(f"{path}: token ids must be exactly 0..{len(tokens) - 1}, each used once")
-    if tokens.get(BLANK) != BLANK_ID:
-        raise ValueError(f"{path}: the CTC blank {BLANK} must have id {BLANK_ID}")
-    bad = [t for t in tokens if t.startswith("#")]
-    if bad:
-        raise ValueError(f"{path}: tokens may not start with '#' (reserved for disambiguation): {bad[:5]}")
-    return tokens
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Atomically write ``text`` unless ``path`` already holds exactly it (keeps reruns no-ops)."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return
-    write_text_atomic(path, text)
-
-
-def write_disambig_lang(lang_dir: str | os.PathLike) -> None:
-    """Write words.txt, lexicon_disambig.txt and tokens_disambig.txt from tokens.txt + lexicon.txt."""
-    lang_dir = Path(lang_dir)
-    for name in (TOKENS_FILE, LEXICON_FILE):
-        if not (lang_dir / name).is_file():
-            raise FileNotFoundError(f"{lang_dir / name} not found: run the lexicon/token stage first")
-    tokens = _read_tokens(lang_dir / TOKENS_FILE)
-    lexicon = read_lexicon(lang_dir / LEXICON_FILE)
-
-    unknown = sorted({s for _, pron in lexicon for s in pron if s not in tokens or s == BLANK})
-    if unknown:
-        raise ValueError(
-            f"{lang_dir / LEXICON_FILE} uses {len(unknown)} syllable(s) missing from tokens.txt "
-            f"(or the blank): {' '.join(unknown[:10])}"
-        )
-    words = sorted({w for w, _ in lexicon})
-    clash = [w for w in words if w in RESERVED_WORDS or w.startswith("#")]
-    if clash:
-        raise ValueError(f"{lang_dir / LEXICON_FILE}: reserved symbols cannot be words: {clash}")
-
-    lexicon_disambig, max_k = add_disambig_symbols(lexicon)
-    word_syms = [EPS, *words, BACKOFF_DISAMBIG, BOS, EOS]
-    token_syms = sorted(tokens, key=tokens.__getitem__) + [f"#{k}" for k in range(max_k + 1)]
-
-    _write_if_changed(lang_dir / WORDS_FILE, "".join(f"{w} {i}\n" for i, w in enumerate(word_syms)))
-    _write_if_changed(
-        lang_dir / "tokens_disambig.txt", "".join(f"{t} {i}\n" for i, t in enumerate(token_syms))
-    )
-    _write_if_changed(
-        lang_dir / "lexicon_disambig.txt", "".join(f"{w} {' '.join(p)}\n" for w, p in lexicon_disambig)
-    )
-    log.info("words and disambiguation symbols: %d words, %d lexicon entries, disambig #0..#%d", len(words), len(lexicon), max_k)
-
 
 def build_ctc_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldifst.StdVectorFst:
     """Standard CTC topology over ``num_tokens`` outputs (blank = 0), input labels shifted by one.
@@ -189,7 +77,7 @@ def build_token_topo(num_tokens: int, disambig_ids: Sequence[int] = ()) -> kaldi
 
 def _strip_disambig(pron: tuple[str, ...]) -> tuple[str, ...]:
     """The syllables of a lexicon_disambig.txt pronunciation, without its ``#k`` marker."""
-    return tuple(s for s in pron if not s.startswith("#"))
+    return tuple(s for s in pron if not is_disambig(s))
 
 
 def _output_labels(
@@ -348,7 +236,7 @@ def build_grammar_fst(
     if not arpa_path.is_file():
         raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
     # kaldilm writes G to a file: a temporary beside words.txt, which the next run removes if this one is killed
-    with scratch_path(Path(words_path).with_name("G.fst")) as tmp:
+    with scratch_path(Path(words_path).with_name(GRAMMAR_FILE)) as tmp:
         kaldilm.arpa2fst(
             input_arpa=str(arpa_path),
             output_fst=str(tmp),
@@ -382,6 +270,48 @@ def compose_lg(
     return lg
 
 
+def _step(msg: str, t0: float) -> float:
+    """Log a finished step of the graph build with its time since ``t0``; return the time now."""
+    now = time.perf_counter()
+    log.info("%s (%.1fs)", msg, now - t0)
+    return now
+
+
+def build_lg(lang_dir: Path, arpa_path: Path) -> tuple[kaldifst.StdVectorFst, int, list[int]]:
+    """LG = min(det(L o G)) of a lang directory and an ARPA LM (P o LG when some tokens spell several
+    characters); with the number of tokens and the disambiguation symbols' token ids."""
+    write_disambig_lang(lang_dir)
+    tokens = read_tokens(lang_dir / TOKENS_FILE)
+    tokens_disambig = read_symbol_table(lang_dir / TOKENS_DISAMBIG_FILE)
+    words = read_symbol_table(lang_dir / WORDS_FILE)
+    lexicon_disambig = read_lexicon(lang_dir / LEXICON_DISAMBIG_FILE)
+    disambig_ids = sorted(i for t, i in tokens_disambig.items() if is_disambig(t))
+
+    t = time.perf_counter()
+    lm_words = read_arpa_vocabulary(arpa_path) - {BOS, EOS}
+    missing = sorted(lm_words - set(words))
+    if missing:
+        log.info(
+            "%d LM words have no pronunciation; G drops their n-grams (e.g. %s)",
+            len(missing), " ".join(missing[:10]),
+        )
+    grammar_fst = build_grammar_fst(arpa_path, lang_dir / WORDS_FILE)
+    t = _step(f"G: {_size(grammar_fst)}", t)
+    lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words, read_pron_costs(lang_dir))
+    t = _step(f"L: {_size(lexicon_fst)}", t)
+    lg = compose_lg(lexicon_fst, grammar_fst)
+    del grammar_fst, lexicon_fst
+    t = _step(f"LG = min(det(L o G)): {_size(lg)}", t)
+    spellings = multi_char_spellings(lexicon_disambig, lm_words)
+    if spellings:
+        spelling_fst = build_spelling_fst(spellings, tokens_disambig, len(tokens), disambig_ids)
+        kaldifst.arcsort(spelling_fst, sort_type="olabel")
+        lg = kaldifst.compose(spelling_fst, lg, connect=True)
+        kaldifst.arcsort(lg, sort_type="ilabel")
+        _step(f"P o LG ({len(spellings)} tokens of several characters): {_size(lg)}", t)
+    return lg, len(tokens), disambig_ids
+
+
 def compile_hlg(
     lang_dir: str | os.PathLike, arpa_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
     p2h_path: str | os.PathLike | None = None,
@@ -394,52 +324,19 @@ def compile_hlg(
     if not arpa_path.is_file():
         raise FileNotFoundError(f"{arpa_path} not found: train the n-gram LM first")
     t_start = time.perf_counter()
-
-    def step(msg: str, t0: float) -> float:
-        now = time.perf_counter()
-        log.info("%s (%.1fs)", msg, now - t0)
-        return now
-
-    write_disambig_lang(lang_dir)
-    tokens = _read_tokens(lang_dir / TOKENS_FILE)
-    tokens_disambig = read_symbol_table(lang_dir / "tokens_disambig.txt")
-    words = read_symbol_table(lang_dir / WORDS_FILE)
-    lexicon_disambig = read_lexicon(lang_dir / "lexicon_disambig.txt")
-    disambig_ids = sorted(i for t, i in tokens_disambig.items() if t.startswith("#"))
-
+    lg, num_tokens, disambig_ids = build_lg(lang_dir, arpa_path)
     t = time.perf_counter()
-    lm_words = read_arpa_vocabulary(arpa_path) - {BOS, EOS}
-    missing = sorted(lm_words - set(words))
-    if missing:
-        log.info(
-            "%d LM words have no pronunciation; G drops their n-grams (e.g. %s)",
-            len(missing), " ".join(missing[:10]),
-        )
-    grammar_fst = build_grammar_fst(arpa_path, lang_dir / WORDS_FILE)
-    t = step(f"G: {_size(grammar_fst)}", t)
-    lexicon_fst = build_lexicon_fst(lexicon_disambig, tokens_disambig, words, lm_words, read_pron_costs(lang_dir))
-    t = step(f"L: {_size(lexicon_fst)}", t)
-    lg = compose_lg(lexicon_fst, grammar_fst)
-    del grammar_fst, lexicon_fst
-    t = step(f"LG = min(det(L o G)): {_size(lg)}", t)
-    spellings = multi_char_spellings(lexicon_disambig, lm_words)
-    if spellings:
-        spelling_fst = build_spelling_fst(spellings, tokens_disambig, len(tokens), disambig_ids)
-        kaldifst.arcsort(spelling_fst, sort_type="olabel")
-        lg = kaldifst.compose(spelling_fst, lg, connect=True)
-        kaldifst.arcsort(lg, sort_type="ilabel")
-        t = step(f"P o LG ({len(spellings)} tokens of several characters): {_size(lg)}", t)
     if p2h_path is not None:
-        token_topo = build_token_topo(len(tokens), disambig_ids)
+        token_topo = build_token_topo(num_tokens, disambig_ids)
         kaldifst.arcsort(token_topo, sort_type="olabel")
         p2h = kaldifst.compose(token_topo, lg, connect=True)
         kaldifst.arcsort(p2h, sort_type="ilabel")
         _write_fst(p2h, Path(p2h_path))
-        t = step(f"pinyin-to-text graph T o LG: {_size(p2h)}", t)
+        t = _step(f"pinyin-to-text graph T o LG: {_size(p2h)}", t)
         del p2h, token_topo
-    ctc_topo = build_ctc_topo(len(tokens), disambig_ids)
+    ctc_topo = build_ctc_topo(num_tokens, disambig_ids)
     kaldifst.arcsort(ctc_topo, sort_type="olabel")
-    t = step(f"H: {_size(ctc_topo)}", t)
+    t = _step(f"H: {_size(ctc_topo)}", t)
     hlg = kaldifst.compose(ctc_topo, lg, connect=True)
     del lg, ctc_topo
     if hlg.num_states == 0:
@@ -448,7 +345,7 @@ def compile_hlg(
     # H o LG already is, and leaving the disambiguation symbols as H's input epsilons spares a
     # Python relabelling pass over tens of millions of arcs.
     kaldifst.arcsort(hlg, sort_type="ilabel")
-    t = step(f"HLG = H o LG: {_size(hlg)}", t)
+    _step(f"HLG = H o LG: {_size(hlg)}", t)
 
     _write_fst(hlg, out_path)
     log.info("wrote %s (%.1f MB) in %.1fs total", out_path, out_path.stat().st_size / 1e6, time.perf_counter() - t_start)

@@ -1,6 +1,6 @@
 """Model files: saving, loading, averaging; imported by training and inference alike.
 
-Training writes three kinds of file into an experiment directory (:mod:`asrt.train`):
+Training writes three kinds of file into an experiment directory (:mod:`asrt.train.trainer`):
 
 - ``model.pt`` (the final model) and ``epoch-<E>.pt`` (the weights after each epoch): weights, the model's
   config, its input and output sizes, and plain numbers (epoch, step, losses). A packaged model directory
@@ -23,7 +23,14 @@ import torch
 
 from asrt.fileio import atomic_path
 from asrt.models import CtcModel, build_model
-from asrt.names import MODEL_FILE
+from asrt.names import (
+    AVERAGED_MODEL_GLOB,
+    CHECKPOINT_DIR,
+    EPOCH_MODEL_GLOB,
+    MODEL_FILE,
+    averaged_model_path,
+    epoch_model_path,
+)
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -67,7 +74,7 @@ def average_checkpoints(paths: list[Path]) -> dict:
     return {**state, "model": weights, "averaged": [Path(p).name for p in paths]}
 
 
-def decoding_model(exp_dir: Path, avg: int = 1) -> Path:
+def decoding_model(exp_dir: Path, avg: int) -> Path:
     """The model stages 7 and 8 use: ``model.pt``, or with ``avg`` > 1 the average of the weights after the
     last ``avg`` epochs (``epoch-<E>.pt``), written once to ``model-avg<avg>.pt``."""
     exp_dir = Path(exp_dir)
@@ -79,11 +86,11 @@ def decoding_model(exp_dir: Path, avg: int = 1) -> Path:
     last = load_model_file(final)["epoch"]
     if avg > last:
         raise ValueError(f"decode.avg is {avg}, but the model trained for {last} epochs: set it to {last} or less")
-    paths = [exp_dir / f"epoch-{e}.pt" for e in range(last - avg + 1, last + 1)]
+    paths = [epoch_model_path(exp_dir, e) for e in range(last - avg + 1, last + 1)]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"cannot average the last {avg} epochs: {', '.join(missing)} missing in {exp_dir}")
-    out = exp_dir / f"model-avg{avg}.pt"
+    out = averaged_model_path(exp_dir, avg)
     if not out.exists() or out.stat().st_mtime < max(p.stat().st_mtime for p in [final, *paths]):
         logging.info("Averaging %s into %s", ", ".join(p.name for p in paths), out)
         save_atomic(average_checkpoints(paths), out)
@@ -94,7 +101,7 @@ def remove_training_files(exp_dir: Path) -> None:
     """Delete what an earlier training run left in ``exp_dir`` (``model.pt``, ``model-avg<N>.pt``,
     ``epoch-<E>.pt``, ``checkpoints/``): stage 6 run afresh must neither resume from nor average it."""
     exp_dir = Path(exp_dir)
-    old = [exp_dir / MODEL_FILE, *exp_dir.glob("model-avg*.pt"), *exp_dir.glob("epoch-*.pt"), exp_dir / "checkpoints"]
+    old = [exp_dir / MODEL_FILE, *exp_dir.glob(AVERAGED_MODEL_GLOB), *exp_dir.glob(EPOCH_MODEL_GLOB), exp_dir / CHECKPOINT_DIR]
     old = [p for p in old if p.exists()]
     if old:
         logging.warning("Training afresh in %s: removing %s of an earlier run", exp_dir, ", ".join(p.name for p in old))

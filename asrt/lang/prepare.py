@@ -2,10 +2,10 @@
 
 - Supervisions get a normalised character transcript (``text``) and tonal pinyin (``custom["pinyin"]``):
   the corpus's own pinyin when it has one (THCHS-30, mini_cmn), else pypinyin's reading in context.
-  Whatever the units, these are the labels; training derives its targets from them (:mod:`asrt.units`).
+  Whatever the units, these are the labels; training derives its targets from them (:mod:`asrt.lang.units`).
 - ``lm_text.txt``: LM training text, one sentence per line, its words separated by spaces: characters
-  (``lm.unit: char``) or jieba's words (``lm.unit: word``, pinyin units only; :mod:`asrt.words`).
-- ``units.json``: which units (the ``lang`` config section; :mod:`asrt.units`).
+  (``lm.unit: char``) or jieba's words (``lm.unit: word``, pinyin units only; :mod:`asrt.text.words`).
+- ``units.json``: which units (the ``lang`` config section; :mod:`asrt.lang.units`).
 - ``tokens.txt`` (``<blk> 0`` first) and ``lexicon.txt`` (``WORD UNIT ...``; for pinyin also Kaldi's
   ``lexiconp.txt``, ``WORD PROB UNIT ...``, with pronunciation probabilities). Every LM character is a word
   of the lexicon, so a word the LM lacks can still be spelt; with a word LM, its words of several
@@ -34,13 +34,14 @@ import logging
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Mapping
 
 from asrt.fileio import atomic_path, write_symbol_table, write_text_atomic
+from asrt.lang.units import LangText, check_lang_config, unit_type
 from asrt.names import BLANK, LEXICON_FILE, LEXICONP_FILE, LM_TEXT_FILE, TOKENS_FILE
-from asrt.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
-from asrt.text import normalize_transcript
-from asrt.units import LangText, check_lang_config, unit_type
-from asrt.words import segment
+from asrt.text.normalize import normalize_transcript
+from asrt.text.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
+from asrt.text.words import segment
 
 LM_UNITS = ("char", "word")
 
@@ -117,16 +118,16 @@ def write_lm_text(lang_dir: Path, sentences: list[list[str]]) -> None:
     write_text_atomic(Path(lang_dir) / LM_TEXT_FILE, "".join(" ".join(words) + "\n" for words in sentences))
 
 
-def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_text: list[Path] = (),
-                 lang_cfg: dict | None = None, lm_unit: str = "char") -> None:
-    """Build the lang directory of the units ``lang_cfg`` names (tonal pinyin by default) from the
+def prepare_lang(lang_dir: Path, train_supervisions: Path | list[Path], extra_text: list[Path],
+                 lang_cfg: Mapping, lm_unit: str) -> None:
+    """Build the lang directory of the units ``lang_cfg`` names from the
     training transcripts (one manifest or several) plus any extra (normalisable) text for the LM:
     LM text in ``lm_unit``s, tokens, lexicon, ``units.json``, then the graph's words and disambiguation
     symbols."""
     from lhotse import load_manifest
     from tqdm import tqdm
 
-    from asrt.graph import write_disambig_lang
+    from asrt.lang.disambig import write_disambig_lang
 
     cfg = check_lang_config(lang_cfg)
     kind = unit_type(cfg["units"])

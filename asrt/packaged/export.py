@@ -13,7 +13,7 @@ and how asrt meets it (sherpa-onnx's ``offline-zipformer-ctc-model.cc`` and ``of
   pre-emphasis 0.97, DC removal, 20 Hz to Nyquist - 400 Hz, no dither, ``snip_edges=false``, samples in
   [-1, 1]): the same Kaldi recipe as lhotse's torch-native ``Fbank`` that asrt's models learn from. Spectrogram and
   pitch features have no sherpa-onnx counterpart: such models export for asrt's own backend only.
-* HLG input label ``k + 1`` is acoustic column ``k``, as in ``asrt/graph.py``; sherpa-onnx searches it
+* HLG input label ``k + 1`` is acoustic column ``k``, as in ``asrt/lm/graph.py``; sherpa-onnx searches it
   with kaldi-decoder's ``FasterDecoder`` (beam 16, ``max_active`` configurable), builds its text from the
   tokens on the best path (tonal pinyin here) and returns the word ids in ``result.words``: map them
   through ``words.txt`` for characters.
@@ -37,9 +37,21 @@ import torch
 
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
 from asrt.models import MIN_FRAMES, CtcModel
-from asrt.names import (BLANK_ID, CHAR_RESCORE_LM_FILE, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
-                        RESCORE_LM_FILE, SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
-from asrt.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
+from asrt.names import (
+    BLANK_ID,
+    CHAR_RESCORE_LM_FILE,
+    CONFIG_FILE,
+    HLG_FILE,
+    LEXICON_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    ONNX_MODEL_FILE,
+    RESCORE_LM_FILE,
+    TOKENS_FILE,
+    WORDS_FILE,
+)
+from asrt.packaged.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
+from asrt.packaged.package import OPTIONAL_LANG_FILES, read_metadata
 
 ONNX_OPSET = 18
 SHERPA_BEAM = 16.0  # kaldi-decoder's default, which sherpa-onnx does not change
@@ -147,11 +159,11 @@ def hlg_with_blank_penalty(hlg_path: Path, out_path: Path, num_tokens: int, blan
 
 def sherpa_onnx_compatibility(metadata: dict) -> str | None:
     """None if sherpa-onnx can run the packaged model as exported, else why not (one sentence)."""
-    features = metadata.get("features", {})
-    if features.get("type", "fbank") != "fbank" or features.get("pitch", False):
+    features = metadata["features"]
+    if features["type"] != "fbank" or features["pitch"]:
         return "sherpa-onnx computes only plain fbank features, and this model reads " + (
-            "fbank + pitch" if features.get("pitch") else features.get("type", "fbank"))
-    if float(metadata.get("decode", {}).get("acoustic_scale", 1.0)) != 1.0:
+            "fbank + pitch" if features["pitch"] else features["type"])
+    if float(metadata["decode"]["acoustic_scale"]) != 1.0:
         return "sherpa-onnx cannot scale acoustic scores, and this model decodes with acoustic_scale != 1"
     return None
 
@@ -168,7 +180,7 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
         raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
     if out_dir.resolve() == model_dir.resolve():
         raise ValueError("--out must be a new directory, not the packaged model's own")
-    metadata = json.loads((model_dir / METADATA_FILE).read_text())
+    metadata = read_metadata(model_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -185,37 +197,36 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
 
 def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -> dict:
     """Write every file of the export of ``model_dir`` into ``tmp``; return the export's metadata."""
-    from asrt.checkpoint import load_model
+    from asrt.models.checkpoint import load_model
 
     model, state = load_model(model_dir / MODEL_FILE)
     num_features = int(state["num_features"])
     with torch.no_grad():
         probe = model(torch.zeros(1, 800, num_features), torch.tensor([800]))[1].item()
     num_tokens = len(read_symbol_table(model_dir / TOKENS_FILE))
-    onnx_meta = {"model_type": "asrt_ctc", "asrt_model": metadata.get("model", ""), "vocab_size": num_tokens,
+    onnx_meta = {"model_type": "asrt_ctc", "asrt_model": metadata["model"], "vocab_size": num_tokens,
                  "feature_dim": num_features, "subsampling_factor": round(800 / probe),
-                 "comment": "asrt CTC model: raw features in, log-probs out (asrt/export.py)"}
+                 "comment": "asrt CTC model: raw features in, log-probs out (asrt/packaged/export.py)"}
     log.info("Exporting %s to ONNX (opset %d)", model_dir / MODEL_FILE, ONNX_OPSET)
     export_onnx(model, tmp / ONNX_MODEL_FILE, num_features, onnx_meta)
     diff = check_onnx(model, tmp / ONNX_MODEL_FILE, num_features, tolerance=tolerance)
     log.info("ONNX log-probs differ from PyTorch's by at most %.2e (above %g), %.2e relative",
              diff["max_abs_diff"], LOG_PROB_FLOOR, diff["max_rel_diff"])
 
-    from asrt.package import OPTIONAL_LANG_FILES
-
     for name in (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, CONFIG_FILE, *OPTIONAL_LANG_FILES, RESCORE_LM_FILE,
                  CHAR_RESCORE_LM_FILE):
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, tmp / name)
-    decode = dict(metadata.get("decode") or {})
+    decode = dict(metadata["decode"])
     # asrt's search scales (log-prob - penalty) by acoustic_scale, so the graph carries penalty * scale.
-    blank_penalty = float(decode.get("blank_penalty", 0.0)) * float(decode.get("acoustic_scale", 1.0))
+    blank_penalty = float(decode["blank_penalty"]) * float(decode["acoustic_scale"])
     log.info("Writing HLG.fst with blank penalty %g on its blank arcs", blank_penalty)
     hlg_with_blank_penalty(model_dir / HLG_FILE, tmp / HLG_FILE, num_tokens, blank_penalty)
     decode["blank_penalty"] = 0.0
     problem = sherpa_onnx_compatibility(metadata)
     if problem:
         log.warning("%s: the export runs with asrt recognize --backend onnx only", problem)
+    metadata = {**metadata, "features": dict(metadata["features"])}
     metadata.update({
         "backend": "onnx",
         "exported_from": str(model_dir),
@@ -225,21 +236,8 @@ def _export_into(model_dir: Path, tmp: Path, metadata: dict, tolerance: float) -
                  **diff, **onnx_meta},
         "sherpa_onnx": {"compatible": problem is None, "why_not": problem,
                         "factory": "OfflineRecognizer.from_zipformer_ctc", "feature_dim": num_features,
-                        "ctc_max_active": int(decode.get("max_active", 3000)), "beam": SHERPA_BEAM},
+                        "ctc_max_active": int(decode["max_active"]), "beam": SHERPA_BEAM},
     })
     write_text_atomic(tmp / METADATA_FILE, json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
     return metadata
 
-
-def sherpa_onnx_recognizer(export_dir: Path, num_threads: int = 1):
-    """A ``sherpa_onnx.OfflineRecognizer`` for an exported directory (model.onnx, tokens.txt, HLG.fst)."""
-    import sherpa_onnx
-
-    export_dir = Path(export_dir)
-    meta = json.loads((export_dir / METADATA_FILE).read_text())["sherpa_onnx"]
-    if not meta["compatible"]:
-        raise ValueError(f"{export_dir} cannot run in sherpa-onnx: {meta['why_not']}")
-    return sherpa_onnx.OfflineRecognizer.from_zipformer_ctc(
-        model=str(export_dir / ONNX_MODEL_FILE), tokens=str(export_dir / TOKENS_FILE), num_threads=num_threads,
-        sample_rate=SAMPLE_RATE, feature_dim=int(meta["feature_dim"]), ctc_graph=str(export_dir / HLG_FILE),
-        ctc_max_active=int(meta["ctc_max_active"]))

@@ -3,7 +3,7 @@ interruption resumable.
 
 One code path: a single process is world size 1. Under ``torchrun`` every process trains a
 DistributedDataParallel replica (NCCL on GPUs, gloo on CPU) on its share of each epoch (lhotse's
-DynamicBucketingSampler with world_size/rank; :mod:`asrt.distributed`), and each optimiser step sees the
+DynamicBucketingSampler with world_size/rank; :mod:`asrt.train.distributed`), and each optimiser step sees the
 global batch: world size x ``train.accum_grad`` sampler batches, the loss normalised by their total number
 of utterances, so the gradient is that of one big batch. ``train.amp`` runs the forward pass in bf16 or
 fp16 (with a GradScaler) on CUDA; ``train.num_workers`` DataLoader processes load and collate the features.
@@ -18,10 +18,10 @@ model) and ``tensorboard/``. Run again after a kill (``asrt train --resume``, as
 is unfinished), training resumes from the newest checkpoint, mid-epoch included: the optimiser, scheduler,
 loss scaler, every rank's random states, the sampler position (epoch and batches done) and the running
 epoch's loss totals are restored, and each batch's augmentation (the audio transforms of ``train.augment``,
-:mod:`asrt.augment`, and the SpecAugment masks) depends only on (seed, epoch, rank, batch index), so a
+:mod:`asrt.train.augment`, and the SpecAugment masks) depends only on (seed, epoch, rank, batch index), so a
 resumed run trains on the batches and masks an uninterrupted one would have, with or without DataLoader
 workers, and writes the same epoch files. Only rank 0 writes; with several nodes, ``exp_dir`` must be
-on a file system that every node sees. Model files are read and written by :mod:`asrt.checkpoint`.
+on a file system that every node sees. Model files are read and written by :mod:`asrt.models.checkpoint`.
 """
 from __future__ import annotations
 
@@ -40,15 +40,28 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from asrt.augment import AudioAugmentation, audio_augmentation
-from asrt.checkpoint import save_atomic
-from asrt.data import CtcDataset, TokenTable
-from asrt.decoding import ctc_greedy
-from asrt.distributed import World, check_replicas, init_distributed
-from asrt.mixing import mix_cut_sets
+from asrt.config import Section
+from asrt.decode.greedy import ctc_greedy
+from asrt.decode.scoring import ErrorCounts, edit_counts
+from asrt.lang.tokens import TokenTable
 from asrt.models import CtcModel, build_model
-from asrt.names import BLANK_ID, MODEL_FILE, TOKENS_FILE
-from asrt.scoring import ErrorCounts, edit_counts
+from asrt.models.checkpoint import save_atomic
+from asrt.names import (
+    BLANK_ID,
+    CHECKPOINT_DIR,
+    MODEL_FILE,
+    STEP_CHECKPOINT_GLOB,
+    TENSORBOARD_DIR,
+    TOKENS_FILE,
+    checkpoint_step,
+    epoch_model_path,
+    step_checkpoint_path,
+)
+from asrt.train.augment import AudioAugmentation, audio_augmentation
+from asrt.train.dataset import CtcDataset
+from asrt.train.distributed import World, check_replicas, init_distributed
+from asrt.train.mixing import mix_cut_sets
+from asrt.train.samplers import EveryNth, SeededBatches, SeededDataset
 
 
 def feature_stats(cuts, max_cuts: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,64 +129,6 @@ def num_loader_workers(setting, device: torch.device, world: World) -> int:
     return n
 
 
-class SeededBatches(torch.utils.data.Sampler):
-    """An epoch of a lhotse sampler's batches, from the ``skip``-th on, each paired with a random seed that
-    depends only on (seed, epoch, rank, batch index).
-
-    Skipping the batches a checkpoint has trained on walks the cut manifests only (no features are read);
-    the seed makes a batch's augmentation the same whichever DataLoader worker builds it.
-    """
-
-    def __init__(self, sampler, seed: int, rank: int = 0) -> None:
-        self.sampler, self.seed, self.rank = sampler, seed, rank
-        self.epoch, self.skip = 0, 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """Start the next iteration at batch ``skip`` of ``epoch``."""
-        self.epoch, self.skip = epoch, skip
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        skip, self.skip = self.skip, 0
-        for i, cuts in enumerate(self.sampler):
-            if i >= skip:
-                seed = np.random.SeedSequence([self.seed, self.epoch, self.rank, i]).generate_state(1)[0]
-                yield int(seed), cuts
-
-
-class SeededDataset(torch.utils.data.Dataset):
-    """``dataset[cuts]`` for a ``(seed, cuts)`` item of :class:`SeededBatches`, with Python's, NumPy's and
-    torch's random generators seeded for it (and restored afterwards)."""
-
-    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
-        self.dataset = dataset
-
-    def __getitem__(self, item):
-        seed, cuts = item
-        py_state, np_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
-            torch.manual_seed(seed)
-            try:
-                return self.dataset[cuts]
-            finally:
-                random.setstate(py_state)
-                np.random.set_state(np_state)
-
-
-class EveryNth(torch.utils.data.Sampler):
-    """The batches ``rank``, ``rank + n``, ... of a sampler: a rank's share of the dev set, none twice."""
-
-    def __init__(self, sampler, rank: int, n: int) -> None:
-        self.sampler, self.rank, self.n = sampler, rank, n
-
-    def __iter__(self):
-        for i, cuts in enumerate(self.sampler):
-            if i % self.n == self.rank:
-                yield cuts
-
-
 @torch.no_grad()
 def validate(model: CtcModel, loader, tokens: TokenTable, device: torch.device,
              world: World = World()) -> tuple[float, ErrorCounts]:
@@ -223,7 +178,7 @@ def train(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path], lang_
           config: dict) -> Path:
     """Train (or resume training) the configured CTC model; return the path of the final ``model.pt``.
 
-    Several training cut sets ({name: path}) are mixed by ``train.mux_weights`` (asrt/mixing.py);
+    Several training cut sets ({name: path}) are mixed by ``train.mux_weights`` (asrt/train/mixing.py);
     several dev cut sets are validated on together. Under torchrun, every process calls this.
     """
     exp_dir = Path(exp_dir)
@@ -231,7 +186,7 @@ def train(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path], lang_
     if final.exists():
         logging.info("%s exists: training is finished", final)
         return final
-    world, device, started = init_distributed(config["train"].get("device", "auto"))
+    world, device, started = init_distributed(Section("train", config["train"])["device"])
     try:
         trainer = setup_trainer(train_cuts, dev_cuts, lang_dir, exp_dir, config, world, device)
         epoch, batches_done = trainer.resume()
@@ -252,7 +207,7 @@ def train(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path], lang_
 class Trainer:
     """What one training process holds between the steps of training."""
 
-    tcfg: dict
+    tcfg: Section
     world: World
     device: torch.device
     exp_dir: Path
@@ -281,7 +236,7 @@ class Trainer:
     @property
     def ckpt_dir(self) -> Path:
         """Where the resumable checkpoints go."""
-        return self.exp_dir / "checkpoints"
+        return self.exp_dir / CHECKPOINT_DIR
 
     def resume(self) -> tuple[int, int]:
         """Restore the newest checkpoint, if any, or start from scratch (the features' normalisation);
@@ -318,7 +273,7 @@ class Trainer:
         logging.info("Model %s: %.2f M parameters; %.2f h of training audio, ~%d steps/epoch, %d epochs; device %s, "
                      "%d process(es), %d batch(es) per step each, AMP %s, %d loader worker(s) each",
                      self.meta["model_config"]["name"], num_params / 1e6, self.total_hours, self.steps_per_epoch,
-                     self.epochs, self.device, self.world.size, int(self.tcfg.get("accum_grad", 1)), self.amp or "off",
+                     self.epochs, self.device, self.world.size, int(self.tcfg["accum_grad"]), self.amp or "off",
                      self.loader.num_workers)
         self.net = self.model
         if self.world.size > 1:
@@ -327,12 +282,12 @@ class Trainer:
         if self.world.main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+            self.writer = SummaryWriter(str(self.exp_dir / TENSORBOARD_DIR))
 
     def train_one_epoch(self, epoch: int, batches_done: int) -> tuple[int, float]:
         """Train ``epoch`` from its ``batches_done``-th batch on, adding to the epoch's loss totals; return
         the utterances this call trained on this rank and the seconds it took."""
-        accum, every = int(self.tcfg.get("accum_grad", 1)), int(self.tcfg.get("checkpoint_every_steps", 200))
+        accum, every = int(self.tcfg["accum_grad"]), int(self.tcfg["checkpoint_every_steps"])
         self.sampler.set_epoch(epoch, batches_done)
         start, utts = time.time(), 0
         bar = tqdm(self.loader, desc=f"epoch {epoch}/{self.epochs}", unit="batch", dynamic_ncols=True,
@@ -359,7 +314,7 @@ class Trainer:
         self.loss_sum, self.utts = self.loss_sum + loss, self.utts + n
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(self.tcfg.get("grad_clip", 5.0)))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(self.tcfg["grad_clip"]))
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -391,7 +346,7 @@ class Trainer:
             save_atomic({**self.meta, "model": self.model.state_dict(), "epoch": epoch, "step": self.step,
                          "train_loss": loss_sum / max(1, utts), "dev_loss": dev_loss,
                          "dev_token_error_rate": 100 * dev_counts.rate, "dev_token_error_name": metric},
-                        self.exp_dir / f"epoch-{epoch}.pt")
+                        epoch_model_path(self.exp_dir, epoch))
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
         """Everything needed to resume at batch ``batches_done`` of ``epoch`` (every rank's random states
@@ -406,8 +361,8 @@ class Trainer:
                      "scaler": self.scaler.state_dict() if self.scaler else None,
                      "position": {"epoch": epoch, "batches": batches_done, "world_size": self.world.size},
                      "rng": rng, "totals": totals, "epoch": epoch, "step": self.step},
-                    self.ckpt_dir / f"step-{self.step}.pt")
-        for old in checkpoints(self.ckpt_dir)[:-int(self.tcfg.get("keep_checkpoints", 3))]:
+                    step_checkpoint_path(self.ckpt_dir, self.step))
+        for old in checkpoints(self.ckpt_dir)[:-int(self.tcfg["keep_checkpoints"])]:
             old.unlink()
 
     def finish(self, final: Path) -> None:
@@ -423,7 +378,7 @@ def setup_trainer(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path
                   config: dict, world: World, device: torch.device) -> Trainer:
     """Seed this process, then build the model, optimiser, scheduler and data loaders (in this order: the
     model's initial weights come from the seeded generator)."""
-    tcfg, mcfg = config["train"], config["model"]
+    tcfg, mcfg = Section("train", config["train"]), config["model"]
     seed = _seed_process(tcfg, world, device, exp_dir)
     tokens = TokenTable(Path(lang_dir) / TOKENS_FILE)
     cuts = mix_cut_sets({"train": Path(train_cuts)} if isinstance(train_cuts, (str, Path)) else train_cuts,
@@ -433,7 +388,7 @@ def setup_trainer(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path
     if world.rank:  # the replicas start from rank 0's weights (DDP), but draw their own dropout masks
         torch.manual_seed(seed + world.rank)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
-    accum = int(tcfg.get("accum_grad", 1))
+    accum = int(tcfg["accum_grad"])
     if accum < 1:
         raise ValueError(f"train.accum_grad must be 1 or more, not {accum}")
     total_hours = sum(c.duration for c in cuts) / 3600
@@ -442,16 +397,16 @@ def setup_trainer(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path
     total_steps = steps_per_epoch * epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, int(tcfg["warmup_steps"]), total_steps))
-    amp = amp_dtype(tcfg.get("amp", "auto"), device)
+    amp = amp_dtype(tcfg["amp"], device)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-    augmentation = audio_augmentation(tcfg.get("augment"), config.get("features") or {}, num_features)
+    augmentation = audio_augmentation(tcfg["augment"], config["features"], num_features)
     sampler, loader, dev_loader = _make_loaders(cuts, dev_cuts, tokens, tcfg, world, device, seed, augmentation)
     meta = {"model_config": mcfg, "num_features": num_features, "vocab_size": len(tokens)}
     return Trainer(tcfg, world, device, Path(exp_dir), tokens, cuts, model, optimizer, scheduler, scaler, amp,
                    sampler, loader, dev_loader, meta, epochs, steps_per_epoch, total_hours)
 
 
-def _seed_process(tcfg: dict, world: World, device: torch.device, exp_dir: Path) -> int:
+def _seed_process(tcfg: Section, world: World, device: torch.device, exp_dir: Path) -> int:
     """Quiet the other ranks' logs, make the experiment directory, set the CPU threads and seed every
     random generator; return the seed."""
     if not world.main:  # one log and one progress bar: rank 0's
@@ -459,13 +414,13 @@ def _seed_process(tcfg: dict, world: World, device: torch.device, exp_dir: Path)
     else:
         Path(exp_dir).mkdir(parents=True, exist_ok=True)
     if device.type == "cpu":
-        torch.set_num_threads(max(1, int(tcfg.get("num_threads", 2)) // world.local_size))
-    seed = int(tcfg.get("seed", 42))
+        torch.set_num_threads(max(1, int(tcfg["num_threads"]) // world.local_size))
+    seed = int(tcfg["seed"])
     random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
     return seed
 
 
-def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: dict, world: World,
+def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: Section, world: World,
                   device: torch.device, seed: int, augmentation: AudioAugmentation | None = None):
     """(sampler, training loader, dev loader): bucketed batches of ``train.max_duration`` seconds, this
     rank's share of each; the training batches' audio ``augmentation`` and SpecAugment when configured."""
@@ -475,14 +430,14 @@ def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: d
     max_duration = float(tcfg["max_duration"])
     sampler = SeededBatches(
         DynamicBucketingSampler(cuts, max_duration=max_duration, shuffle=True,
-                                num_buckets=int(tcfg.get("num_buckets", 10)), seed=seed, drop_last=False,
+                                num_buckets=int(tcfg["num_buckets"]), seed=seed, drop_last=False,
                                 world_size=world.size, rank=world.rank),
         seed, world.rank)
-    spec_aug = SpecAugment(**tcfg["spec_augment"]) if tcfg.get("spec_augment") else None
+    spec_aug = SpecAugment(**tcfg["spec_augment"]) if tcfg["spec_augment"] else None
     logging.info("Augmentation: audio %s; SpecAugment %s",
                  f"{augmentation} (features computed on the fly)" if augmentation else "off",
                  "on" if spec_aug else "off")
-    workers = num_loader_workers(tcfg.get("num_workers", "auto"), device, world)
+    workers = num_loader_workers(tcfg["num_workers"], device, world)
     opts = {"batch_size": None, "num_workers": workers, "pin_memory": device.type == "cuda",
             # the workers' base seed comes from here, not from the training loop's generator
             "generator": torch.Generator().manual_seed(seed)}
@@ -499,7 +454,7 @@ def _make_loaders(cuts, dev_cuts: Path | list[Path], tokens: TokenTable, tcfg: d
 
 def checkpoints(ckpt_dir: Path) -> list[Path]:
     """The resumable checkpoints in ``ckpt_dir``, oldest first."""
-    return sorted(Path(ckpt_dir).glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    return sorted(Path(ckpt_dir).glob(STEP_CHECKPOINT_GLOB), key=checkpoint_step)
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:

@@ -10,7 +10,6 @@ pieces break in pauses rather than inside syllables.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,12 +17,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from asrt.data import TokenTable
-from asrt.decoding import HlgDecoder, PinyinDecoder, ctc_greedy
+from asrt.decode.evaluate import decode_and_score
+from asrt.decode.greedy import ctc_greedy
+from asrt.decode.search import HlgDecoder, PinyinDecoder
+from asrt.lang.tokens import TokenTable
 from asrt.models import MIN_FRAMES
-from asrt.names import METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE, P2H_FILE, SAMPLE_RATE, TOKENS_FILE
-from asrt.onnx_model import onnx_log_probs, onnx_session
-from asrt.checkpoint import load_model
+from asrt.models.checkpoint import load_model
+from asrt.names import MODEL_FILE, ONNX_MODEL_FILE, P2H_FILE, SAMPLE_RATE, TOKENS_FILE
+from asrt.packaged.onnx_model import onnx_log_probs, onnx_session
+from asrt.packaged.package import read_metadata
 
 BACKENDS = ("torch", "onnx")
 # Audio shorter than the models' shortest input (MIN_FRAMES feature frames of 10 ms) recognises to nothing;
@@ -63,7 +65,7 @@ class Recognizer:
     def __init__(self, model_dir: str | Path, device: str = "cpu", max_chunk_seconds: float = 20.0,
                  beam: float | None = None, max_active: int | None = None, backend: str = "torch") -> None:
         """``backend`` ``onnx`` runs ``model.onnx`` of an ``asrt export`` directory with onnxruntime (CPU)."""
-        from asrt.features import make_extractor
+        from asrt.features.extract import make_extractor
 
         model_dir = Path(model_dir)
         if backend not in BACKENDS:
@@ -72,7 +74,7 @@ class Recognizer:
             raise FileNotFoundError(f"{model_dir} has no model.onnx; make one with asrt export")
         if backend == "torch" and not (model_dir / MODEL_FILE).is_file():
             raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt); run stage 8")
-        self.metadata = json.loads((model_dir / METADATA_FILE).read_text())
+        self.metadata = read_metadata(model_dir)
         self.device = torch.device(device)
         self.model, self.session = None, None
         if backend == "onnx":
@@ -80,12 +82,24 @@ class Recognizer:
         else:
             self.model, _ = load_model(model_dir / MODEL_FILE, self.device)
         self.tokens = TokenTable(model_dir / TOKENS_FILE)
-        self.decoder = HlgDecoder.from_dir(model_dir, self.metadata.get("decode"), beam=beam, max_active=max_active)
+        self.decoder = HlgDecoder.from_dir(model_dir, self.metadata["decode"], beam=beam, max_active=max_active)
         # pinyin to characters (/language); models packaged before LG_pinyin.fst existed have none
-        self.pinyin_decoder = PinyinDecoder.from_dir(model_dir, self.metadata.get("decode")) \
+        self.pinyin_decoder = PinyinDecoder.from_dir(model_dir, self.metadata["decode"]) \
             if self.tokens.units.is_pinyin and (model_dir / P2H_FILE).is_file() else None
         self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
+
+    @property
+    def feature_dim(self) -> int:
+        """The size of the feature vectors the model takes."""
+        return self.extractor.feature_dim(SAMPLE_RATE)
+
+    def decode_and_score(self, cuts, split_dir: Path, num_threads: int, desc: str = "decoding") -> dict[str, float]:
+        """Stage 7's decoding and scoring of a cut set with features (:func:`asrt.decode.evaluate.decode_and_score`)
+        by this model (PyTorch backend), its reports in ``split_dir``."""
+        if self.model is None:
+            raise ValueError("decoding stored features needs the PyTorch backend (model.pt)")
+        return decode_and_score(self.model, cuts, self.tokens, self.decoder, split_dir, num_threads, desc)
 
     @torch.no_grad()
     def log_probs(self, samples: np.ndarray) -> np.ndarray:

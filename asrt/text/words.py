@@ -3,7 +3,7 @@
 - Sentences are segmented with jieba's dictionary (no HMM guesses, so every word is a dictionary word
   and the segmentation of a sentence never depends on others).
 - A word's readings are counted where it occurs: the LM text is read in context exactly as labels are
-  (:func:`asrt.pinyin.text_to_pinyin`, pypinyin's phrase dictionary, 一/不 sandhi included) and each
+  (:func:`asrt.text.pinyin.text_to_pinyin`, pypinyin's phrase dictionary, 一/不 sandhi included) and each
   word takes its characters' syllables. Every other reading pypinyin knows (every combination of a
   polyphone's readings, up to ``MAX_COMBINATIONS``) is kept with a small pseudo-count, so that a rare
   reading still decodes but never beats the usual one on the lexicon alone.
@@ -19,7 +19,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from asrt.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
+from asrt.text.pinyin import char_readings, normalize_syllable, syllable_set, text_to_pinyin
 
 MAX_COMBINATIONS = 16  # readings of a word not in pypinyin's phrase dictionary (products of its characters')
 

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
-from asrt.pinyin import is_cjk
+from asrt.text.pinyin import is_cjk
 
 _DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
 # Characters that end a clause when splitting running text into utterance-sized pieces.
@@ -112,3 +112,8 @@ def normalize_transcript(text: str, rules: str = "default") -> str | None:
 def split_clauses(text: str) -> list[str]:
     """Split running text at punctuation into clauses (unnormalised, empty pieces dropped)."""
     return [c for c in _CLAUSE_BREAK.split(unicodedata.normalize("NFKC", text)) if c]
+
+
+def char_tokens(text: str) -> list[str]:
+    """Split text into characters for CER, ignoring all whitespace (``你 好`` and ``你好`` are equal)."""
+    return list("".join(text.split()))

@@ -3,7 +3,7 @@ and the features computed from the augmented audio with stage 3's extractor.
 
 Each transform a config switches on (``p`` > 0) is built afresh for every batch from a generator the
 caller gives, so a batch's audio depends only on that generator's seed (training derives it from the batch
-seed, :class:`asrt.train.SeededBatches`): a resumed run and any DataLoader worker build the same batch. The
+seed, :class:`asrt.train.samplers.SeededBatches`): a resumed run and any DataLoader worker build the same batch. The
 transforms apply in the order of :data:`TRANSFORMS`. lhotse's generated room impulse responses, tempo
 perturbation, narrowband and mu-law codecs need torchaudio, which asrt does not install, so reverberation
 takes recorded impulse responses only and the others are not offered.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from asrt.config import Section
 from asrt.names import SAMPLE_RATE
 
 CODECS = ("gsm", "mp3", "opus", "vorbis")  # lhotse's Compress codecs, all written by soundfile
@@ -125,7 +126,7 @@ def check_augment(section: dict | None) -> dict[str, dict]:
         for key in params:
             if key != "p" and key not in keys:
                 raise ValueError(f"{where} has no key {key!r}: its keys are p, {', '.join(keys)}")
-        p = params.get("p", 0)
+        p = Section(where, params)["p"]
         if not (_number(p) and 0 <= p <= 1):
             raise ValueError(f"{where}.p must be a probability from 0 to 1, not {p!r}")
         if p > 0:
@@ -138,10 +139,10 @@ def check_augment(section: dict | None) -> dict[str, dict]:
 
 def _load_manifests(name: str, params: dict) -> dict:
     """An entry with its manifest path (reverb's ``rirs``, noise's ``cuts``) replaced by its contents, read as
-    16 kHz (mono) audio like the training cuts (stage 3's :func:`asrt.features.model_input`)."""
+    16 kHz (mono) audio like the training cuts (stage 3's :func:`asrt.features.extract.model_input`)."""
     from lhotse import CutSet, RecordingSet, load_manifest
 
-    from asrt.features import model_input
+    from asrt.features.extract import model_input
 
     key, kind = {"reverb": ("rirs", RecordingSet), "noise": ("cuts", CutSet)}.get(name, (None, None))
     if key is None:
@@ -199,7 +200,7 @@ def audio_augmentation(section: dict | None, features_cfg: dict, num_features: i
     """The augmentation a ``train.augment`` section asks for, with the extractor of the ``features`` section
     (stage 3's), or None when it switches nothing on; raise ValueError for a bad section or an extractor whose
     frames are not of the stored features' size ``num_features``."""
-    from asrt.features import make_extractor
+    from asrt.features.extract import make_extractor
 
     transforms = check_augment(section)
     if not transforms:

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from asrt.fileio import write_text_atomic
-from asrt.pinyin import SYLLABLE_RE, strip_tone
+from asrt.text.pinyin import SYLLABLE_RE, strip_tone
 
 __all__ = [
     "ErrorCounts",
     "UttScore",
     "align",
     "edit_counts",
-    "pinyin_tokens",
-    "char_tokens",
     "score_corpus",
     "format_summary",
     "format_errors",
@@ -112,16 +110,6 @@ def _count(alignment: Sequence[tuple[Optional[str], Optional[str]]], ref_len: in
 def edit_counts(ref: Sequence[str], hyp: Sequence[str]) -> ErrorCounts:
     """Substitution, insertion and deletion counts of the minimum-edit alignment of ``hyp`` to ``ref``."""
     return _count(align(ref, hyp), len(ref))
-
-
-def pinyin_tokens(text: str) -> list[str]:
-    """Split space-separated tonal pinyin into syllables for PER (``ni3`` and ``ni2`` differ)."""
-    return text.split()
-
-
-def char_tokens(text: str) -> list[str]:
-    """Split text into characters for CER, ignoring all whitespace (``你 好`` and ``你好`` are equal)."""
-    return list("".join(text.split()))
 
 
 def score_corpus(

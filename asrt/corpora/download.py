@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from asrt.config import Section
 from asrt.fileio import write_text_atomic
 
 OPENSLR_BASE = "https://www.openslr.org/resources"
@@ -47,7 +48,7 @@ def openslr_url(resource: int, name: str, mirror: str | None = None) -> str:
 
 def mirror_from_config(config: dict) -> str | None:
     """The OpenSLR mirror a recipe config names (``download: {openslr_mirror: URL}``), if any."""
-    return (config.get("download") or {}).get("openslr_mirror") or None
+    return Section("download", config["download"])["openslr_mirror"] or None
 
 
 def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:

@@ -4,7 +4,7 @@ Rows are training corpora (one packaged model each, ``exp/<config>/model`` from 
 test corpora (one cut set with features each, ``data/fbank/<corpus>_cuts_test.jsonl.gz`` from stage 3).
 Each model decodes with its own package: its weights, its tokens and its own HLG graph (lexicon and
 LM of its training corpus), exactly as stage 7 decodes. Decoding and scoring are stage 7's
-(:func:`asrt.evaluate.decode_and_score`), so a diagonal cell equals that recipe's own test result.
+(:func:`asrt.decode.evaluate.decode_and_score`), so a diagonal cell equals that recipe's own test result.
 
 Written into ``out_dir``: ``<row>/<col>/`` (hypotheses, per-utterance errors and ``summary.json`` of one
 pair, reused when rerun unless the model or the cut set is newer), ``matrix.json``, ``matrix.md`` and
@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from asrt.evaluate import decode_and_score
 from asrt.fileio import atomic_path, write_text_atomic
-from asrt.names import HLG_FILE, METADATA_FILE, MODEL_FILE, SAMPLE_RATE, SUMMARY_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.names import HLG_FILE, MATRIX_FILES, METADATA_FILE, MODEL_FILE, SUMMARY_FILE, TOKENS_FILE, WORDS_FILE
 
 METRICS = (("cer", "CER (%), HLG decoding, characters"), ("per", "PER (%), greedy CTC, tonal pinyin"))
 # Heatmap geometry in inches (at DPI dots per inch): fixed margins plus a fixed size per cell, so the
@@ -114,7 +113,7 @@ def compare(models: list[Labelled], tests: list[Labelled], out_dir: Path, num_th
     The matrix is ``{"rows": [...], "cols": [...], "models": {row: path}, "tests": {col: path},
     "per": {row: {col: %}}, "cer": {...}, "utterances": {col: n}}``.
     """
-    from asrt.recognizer import Recognizer
+    from asrt.packaged.recognizer import Recognizer
 
     check_inputs(models, tests)
     out_dir = Path(out_dir)
@@ -136,9 +135,9 @@ def compare(models: list[Labelled], tests: list[Labelled], out_dir: Path, num_th
             else:
                 if recognizer is None:
                     recognizer = Recognizer(m.path)
-                _check_features(recognizer, m, t, cut_sets[t.label])
-                result = decode_and_score(recognizer.model, cut_sets[t.label], recognizer.tokens,
-                                          recognizer.decoder, pair_dir, num_threads, desc=f"{m.label} on {t.label}")
+                _check_features(recognizer.feature_dim, m, t, cut_sets[t.label])
+                result = recognizer.decode_and_score(cut_sets[t.label], pair_dir, num_threads,
+                                                     desc=f"{m.label} on {t.label}")
                 result["utterances"] = sum(1 for _ in cut_sets[t.label])
                 write_text_atomic(summary_path, json.dumps(result, indent=2) + "\n")
             matrix["per"][m.label][t.label] = result["per"]
@@ -147,16 +146,17 @@ def compare(models: list[Labelled], tests: list[Labelled], out_dir: Path, num_th
             pairs.update()
     pairs.close()
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "matrix.json", json.dumps(matrix, indent=2) + "\n")
-    write_text_atomic(out_dir / "matrix.md", format_markdown(matrix))
-    draw_heatmap(matrix, out_dir / "matrix.png")
-    logging.info("Wrote %s, %s and %s", out_dir / "matrix.md", out_dir / "matrix.json", out_dir / "matrix.png")
+    md, js, png = (out_dir / name for name in MATRIX_FILES)
+    write_text_atomic(js, json.dumps(matrix, indent=2) + "\n")
+    write_text_atomic(md, format_markdown(matrix))
+    draw_heatmap(matrix, png)
+    logging.info("Wrote %s, %s and %s", md, js, png)
     return matrix
 
 
-def _check_features(recognizer, model: Labelled, test: Labelled, cuts) -> None:
-    """A model can only decode features of the kind it was trained on (fbank, or fbank + pitch)."""
-    want, have = recognizer.extractor.feature_dim(SAMPLE_RATE), next(iter(cuts)).num_features
+def _check_features(want: int, model: Labelled, test: Labelled, cuts) -> None:
+    """A model (taking ``want``-dimensional features) can only decode features of the kind it was trained on."""
+    have = next(iter(cuts)).num_features
     if want != have:
         raise ValueError(f"model {model.label} takes {want}-dimensional features but test set {test.label} has "
                          f"{have}; compute the test set's features with the model's features config")

@@ -8,18 +8,33 @@ from pathlib import Path
 
 import yaml
 
-from asrt.version import git_commit
+from asrt.config import Section, default_section
+from asrt.decode.rescore import rescoring_lms
 from asrt.fileio import write_text_atomic
-from asrt.names import (CONFIG_FILE, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, METADATA_FILE, MODEL_FILE, P2H_FILE,
-                        SAMPLE_RATE, TOKENS_FILE, WORDS_FILE)
-from asrt.rescore import rescoring_lms
-from asrt.units import BPE_MODEL, UNITS_FILE, Units
+from asrt.lang.units import Units
+from asrt.names import (
+    BPE_MODEL_FILE,
+    CONFIG_FILE,
+    HLG_FILE,
+    LEXICON_FILE,
+    LEXICONP_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    P2H_FILE,
+    SAMPLE_RATE,
+    TOKENS_FILE,
+    UNITS_FILE,
+    WORDS_FILE,
+)
+from asrt.version import git_commit
 
 LANG_FILES = (TOKENS_FILE, WORDS_FILE, LEXICON_FILE, HLG_FILE)
-# Copied when the lang directory has them: the output units (asrt/units.py; units.json is absent in lang
+# Copied when the lang directory has them: the output units (asrt/lang/units.py; units.json is absent in lang
 # dirs made before units were configurable: tonal pinyin) and, for sentencepiece units, the model that turns
 # pieces into text; for pinyin units the pronunciation probabilities and the pinyin-to-text graph.
-OPTIONAL_LANG_FILES = (UNITS_FILE, BPE_MODEL, LEXICONP_FILE, P2H_FILE)
+OPTIONAL_LANG_FILES = (UNITS_FILE, BPE_MODEL_FILE, LEXICONP_FILE, P2H_FILE)
+# The config sections metadata.json carries, which recognition reads.
+PACKAGED_SECTIONS = ("features", "decode")
 
 
 def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict, results: dict | None = None,
@@ -43,7 +58,7 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
     for name in OPTIONAL_LANG_FILES:
         if (Path(lang_dir) / name).exists():
             shutil.copy2(Path(lang_dir) / name, tmp / name)
-    if config["decode"].get("method") == "rescore":
+    if config["decode"]["method"] == "rescore":
         for name, path in rescoring_lms(rescore_lm, config["decode"]).items():
             if path is None or not path.is_file():
                 raise FileNotFoundError(f"decode.method rescore needs the rescoring LM {path}: run stage 4 with "
@@ -67,3 +82,14 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
+
+
+def read_metadata(model_dir: Path) -> dict:
+    """A packaged (or exported) model's ``metadata.json``, its config sections (:data:`PACKAGED_SECTIONS`) as
+    :class:`asrt.config.Section` views completed with the project's defaults: a model packaged by an older
+    asrt lacks the keys added since, which take the values of ``asrt/conf/<section>.yaml``."""
+    path = Path(model_dir) / METADATA_FILE
+    metadata = json.loads(path.read_text())
+    for name in PACKAGED_SECTIONS:
+        metadata[name] = Section(name, {**default_section(name), **metadata[name]}, source=str(path))
+    return metadata

@@ -24,16 +24,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
+from asrt.config import Section
 from asrt.fileio import atomic_path, write_text_atomic
-from asrt.names import LANG_DIR
-from asrt.pinyin import char_readings, strip_tone, syllable_inventory
-from asrt.scoring import char_tokens
-
-UNITS_FILE = "units.json"
-BPE_MODEL = "bpe.model"
-LANG_DEFAULTS = {"bpe_vocab_size": 5000, "bpe_character_coverage": 1.0, "pron_pseudo_count": 0.1}
+from asrt.names import BPE_MODEL_FILE, LANG_DIR, UNITS_FILE
+from asrt.text.normalize import char_tokens
+from asrt.text.pinyin import char_readings, strip_tone, syllable_inventory
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ class Units:
             return TonalPinyin()
         name = json.loads(path.read_text(encoding="utf-8"))["units"]
         kind = unit_type(name)
-        return Bpe(Path(directory) / BPE_MODEL) if kind is Bpe else kind()
+        return Bpe(Path(directory) / BPE_MODEL_FILE) if kind is Bpe else kind()
 
     def write(self, directory: str | os.PathLike, **facts) -> None:
         """Record these units in ``directory/units.json`` (with ``facts`` such as the vocabulary size)."""
@@ -212,7 +209,7 @@ class Bpe(Units):
         import sentencepiece
 
         if not Path(bpe_model).is_file():
-            raise FileNotFoundError(f"{bpe_model} not found: sentencepiece units need the lang stage's {BPE_MODEL}")
+            raise FileNotFoundError(f"{bpe_model} not found: sentencepiece units need the lang stage's {BPE_MODEL_FILE}")
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(bpe_model))
 
     @classmethod
@@ -273,14 +270,14 @@ def unit_type(name: str) -> type[Units]:
         raise ValueError(f"lang.units must be one of {', '.join(UNIT_TYPES)}, not {name!r}") from None
 
 
-def check_lang_config(lang_cfg: dict | None) -> dict:
-    """The ``lang`` config section with its defaults; ValueError for an unknown unit or a bad setting."""
-    cfg = {"units": DEFAULT_UNITS, **LANG_DEFAULTS, **(lang_cfg or {})}
+def check_lang_config(lang_cfg: Mapping) -> Section:
+    """The ``lang`` config section, checked; ValueError for an unknown unit or a bad setting."""
+    cfg = Section("lang", lang_cfg)
     unit_type(cfg["units"]).check_config(cfg)
     return cfg
 
 
-def lang_dir_name(lang_cfg: dict | None) -> str:
+def lang_dir_name(lang_cfg: Mapping) -> str:
     """The lang directory's name under the data directory: ``lang`` for tonal pinyin (as before units
     were configurable), else ``lang_<units>`` (``lang_bpe<size>`` for sentencepiece), so each unit keeps
     its own tokens, lexicon and graph beside the shared manifests, features and LM."""
@@ -294,11 +291,11 @@ def toneless_inventory() -> list[str]:
 
 
 def pinyin_lexicon(text: LangText, pseudo_count: float, toneless: bool = False) -> dict[tuple[str, str], float]:
-    """The pinyin lexicon with pronunciation costs (:mod:`asrt.words`): every LM character with every
+    """The pinyin lexicon with pronunciation costs (:mod:`asrt.text.words`): every LM character with every
     dictionary reading and every reading the training labels give it (个 ``ge5`` in 这个), and every LM
     word of several characters with its readings; each costed by how often the LM text is read that way
     in context. Without tones, readings that differ only in tone are merged (their counts summed)."""
-    from asrt.words import count_readings, dictionary_readings, pronunciation_costs
+    from asrt.text.words import count_readings, dictionary_readings, pronunciation_costs
 
     counts = count_readings(text.lm_sentences)
     extra = {ch: list(char_readings(ch)) for ch in text.lm_chars}
@@ -345,6 +342,6 @@ def train_bpe(lang_dir: Path, sentences: list[str], vocab_size: int, character_c
     except RuntimeError as e:
         raise ValueError(f"sentencepiece could not train {vocab_size} pieces on the training text ({e}); "
                          "change lang.bpe_vocab_size or lower lang.bpe_character_coverage") from None
-    with atomic_path(Path(lang_dir) / BPE_MODEL) as out:
+    with atomic_path(Path(lang_dir) / BPE_MODEL_FILE) as out:
         out.write_bytes(model.getvalue())
-    return Bpe(Path(lang_dir) / BPE_MODEL)
+    return Bpe(Path(lang_dir) / BPE_MODEL_FILE)

@@ -12,7 +12,7 @@ mostly one word sequence too (the LM's back-off paths).
 A sequence's score is log-linear: its acoustic and graph costs (the graph holds the pruned LM and the
 pronunciation costs) plus ``lm_weight`` times the word LM's cost (``-ln P(words)``, sentence start and end
 included) plus ``char_lm_weight`` times the character LM's (``-ln P`` of the words' characters,
-:func:`asrt.lm.characters`) plus ``word_penalty`` per word; the lowest wins. An LM whose weight is 0 is
+:func:`asrt.lm.ngram.characters`) plus ``word_penalty`` per word; the lowest wins. An LM whose weight is 0 is
 not loaded, so either may be absent; all weights 0 give the graph's own best path.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import kaldi_decoder
 import kaldifst
 import numpy as np
 
-from asrt.lm import characters
+from asrt.lm.ngram import characters
 from asrt.names import CHAR_RESCORE_LM_FILE, RESCORE_LM_FILE
 
 LN10 = math.log(10.0)
@@ -34,9 +34,8 @@ LN10 = math.log(10.0)
 # minutes (determinizing 20 s of noise: 96 s), and only its 1-best is used. mini_cmn dev speech: at most
 # 24 states per frame (median 5); 20 s of white noise: 115 to 273.
 MAX_LATTICE_STATES_PER_FRAME = 50
-SETTINGS = ("lm_weight", "word_penalty", "nbest", "lattice_beam")  # of the decode section (asrt/conf/decode.yaml)
-# Also of the decode section, but optional: models packaged before the character LM have none (weight 0).
 CHAR_LM_WEIGHT = "char_lm_weight"
+SETTINGS = ("lm_weight", "word_penalty", "nbest", "lattice_beam", CHAR_LM_WEIGHT)  # of decode (asrt/conf/decode.yaml)
 
 
 class NbestRescorer:
@@ -64,7 +63,7 @@ class NbestRescorer:
             raise ValueError(f"decode.method rescore needs decode.{', decode.'.join(missing)}")
         return cls(lm_path, float(decode_cfg["lm_weight"]), float(decode_cfg["word_penalty"]),
                    int(decode_cfg["nbest"]), float(decode_cfg["lattice_beam"]), char_lm_beside(lm_path),
-                   float(decode_cfg.get(CHAR_LM_WEIGHT, 0.0)))
+                   float(decode_cfg[CHAR_LM_WEIGHT]))
 
     def lm_cost(self, words: list[str]) -> float:
         """``-ln P(words)`` under the word rescoring LM, from sentence start to end."""
@@ -111,7 +110,7 @@ def rescoring_lms(lm_path: str | os.PathLike | None, decode_cfg: Mapping) -> dic
     """The LMs a ``decode`` section's rescoring weights use, by their file name in a packaged model."""
     lms = {RESCORE_LM_FILE: (lm_path, "lm_weight"), CHAR_RESCORE_LM_FILE: (char_lm_beside(lm_path), CHAR_LM_WEIGHT)}
     return {name: None if path is None else Path(path) for name, (path, weight) in lms.items()
-            if float(decode_cfg.get(weight, 0.0))}
+            if float(decode_cfg[weight])}
 
 
 def _load_lm(path: str | os.PathLike | None, option: str):

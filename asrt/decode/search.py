@@ -1,21 +1,32 @@
-"""CTC decoding: greedy best path, and WFST search with kaldi-decoder over HLG.fst (audio) or
-LG_pinyin.fst (pinyin to characters), 1-best or n-best rescored (:mod:`asrt.rescore`)."""
+"""CTC decoding: WFST search with kaldi-decoder over HLG.fst (audio) or
+LG_pinyin.fst (pinyin to characters), 1-best or n-best rescored (:mod:`asrt.decode.rescore`)."""
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import kaldi_decoder
 import kaldifst
 import numpy as np
 import torch
 
+from asrt.config import Section
+from asrt.decode.greedy import as_matrix
+from asrt.decode.rescore import NbestRescorer, nbest_output_sequences
 from asrt.fileio import read_symbol_table
-from asrt.graph import RESERVED_WORDS
-from asrt.names import BLANK, BLANK_ID, HLG_FILE, P2H_FILE, RESCORE_LM_FILE, TOKENS_FILE, WORDS_FILE
-from asrt.rescore import NbestRescorer, nbest_output_sequences
+from asrt.names import (
+    BLANK,
+    BLANK_ID,
+    HLG_FILE,
+    P2H_FILE,
+    RESCORE_LM_FILE,
+    TOKENS_FILE,
+    WORDS_FILE,
+    is_disambig,
+    is_graph_symbol,
+)
 
 DECODE_METHODS = ("hlg", "rescore")  # decode.method: 1-best search, or lattice + n-best rescoring
 
@@ -27,27 +38,6 @@ _SKIP_COST = 1000.0
 P2H_PIECE_SYLLABLES = 100
 # An error message shows at most this many unknown syllables, each cut to this many characters.
 _SHOWN_ITEMS, _SHOWN_CHARS = 3, 12
-
-
-def _as_matrix(log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Return a contiguous float32 [T, V] array, rejecting other shapes."""
-    if isinstance(log_probs, torch.Tensor):
-        log_probs = log_probs.detach().to("cpu", torch.float32).numpy()
-    x = np.ascontiguousarray(log_probs, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"expected log-probs of shape [T, V], got shape {x.shape}")
-    return x
-
-
-def ctc_greedy(log_probs: np.ndarray | torch.Tensor) -> list[int]:
-    """Best-path CTC decoding: argmax per frame, merge repeats, drop the blank."""
-    x = _as_matrix(log_probs)
-    if x.shape[0] == 0:
-        return []
-    best = x.argmax(axis=1)
-    keep = np.ones(len(best), dtype=bool)
-    keep[1:] = best[1:] != best[:-1]
-    return [int(t) for t in best[keep] if t != BLANK_ID]
 
 
 class _GraphSearch:
@@ -64,8 +54,8 @@ class _GraphSearch:
         words_path: str | os.PathLike,
         tokens_path: str | os.PathLike | None = None,
         *,
-        beam: float = 16.0,
-        max_active: int = 3000,
+        beam: float,
+        max_active: int,
         rescorer: NbestRescorer | None = None,
     ) -> None:
         graph_path, words_path = Path(graph_path), Path(words_path)
@@ -79,7 +69,7 @@ class _GraphSearch:
             raise ValueError(f"{graph_path} is not a usable FST: rebuild it with stage 5 (asrt graph)")
         # Searched as read (StdConstFst would double load time and peak memory for ~10% speed).
         self._fst = fst
-        self._id2word = {i: w for w, i in read_symbol_table(words_path).items() if not _is_special_word(w)}
+        self._id2word = {i: w for w, i in read_symbol_table(words_path).items() if not is_graph_symbol(w)}
         self._tokens = read_symbol_table(tokens_path) if tokens_path.is_file() else None
         self._tokens_path = tokens_path
         self.beam = beam
@@ -87,17 +77,14 @@ class _GraphSearch:
         self.rescorer = rescorer
 
     @staticmethod
-    def _options(decode_cfg: dict | None, rescore_lm: str | os.PathLike | None, overrides: dict) -> dict:
+    def _options(decode_cfg: Mapping, rescore_lm: str | os.PathLike | None, overrides: dict) -> dict:
         """Search options from a ``decode`` config section (``overrides`` that are not None win), with the
         rescorer ``method: rescore`` asks for, its LM at ``rescore_lm``."""
-        cfg = dict(decode_cfg or {})
-        cfg.update({k: v for k, v in overrides.items() if v is not None})
-        method = cfg.get("method", "hlg")
-        if method not in DECODE_METHODS:
-            raise ValueError(f"decode.method must be one of {', '.join(DECODE_METHODS)}, not {method!r}")
-        opts = {k: t(cfg[k]) for k, t in (("beam", float), ("max_active", int), ("acoustic_scale", float),
-                                          ("blank_penalty", float)) if k in cfg}
-        if method == "rescore":
+        cfg = Section("decode", {**decode_cfg, **{k: v for k, v in overrides.items() if v is not None}})
+        if cfg["method"] not in DECODE_METHODS:
+            raise ValueError(f"decode.method must be one of {', '.join(DECODE_METHODS)}, not {cfg['method']!r}")
+        opts = {"beam": float(cfg["beam"]), "max_active": int(cfg["max_active"])}
+        if cfg["method"] == "rescore":
             opts["rescorer"] = NbestRescorer.from_config(rescore_lm, cfg)
         return opts
 
@@ -131,11 +118,11 @@ class _GraphSearch:
 
 
 class HlgDecoder(_GraphSearch):
-    """Search over an HLG graph built by :func:`asrt.graph.compile_hlg`: acoustic log-probs to words."""
+    """Search over an HLG graph built by :func:`asrt.lm.graph.compile_hlg`: acoustic log-probs to words."""
 
     def __init__(self, hlg_path: str | os.PathLike, words_path: str | os.PathLike,
-                 tokens_path: str | os.PathLike | None = None, *, acoustic_scale: float = 1.0,
-                 blank_penalty: float = 0.0, **search) -> None:
+                 tokens_path: str | os.PathLike | None = None, *, acoustic_scale: float,
+                 blank_penalty: float, **search) -> None:
         """Load HLG.fst and words.txt; tokens.txt defaults to the one beside words.txt.
 
         ``blank_penalty`` is subtracted from the blank's log-prob (column 0) before the search: without
@@ -147,18 +134,20 @@ class HlgDecoder(_GraphSearch):
         self.blank_penalty = blank_penalty
 
     @classmethod
-    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None,
+    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: Mapping,
                  rescore_lm: str | os.PathLike | None = None, **overrides) -> "HlgDecoder":
         """Load ``HLG.fst``, ``words.txt`` and ``tokens.txt`` from one directory (a lang directory or a
         packaged model), with search options from a ``decode`` config section; ``overrides`` that are
         not None win. ``rescore_lm`` (default: the directory's ``lm_rescore.bin``) serves ``method: rescore``."""
         graph_dir = Path(graph_dir)
-        opts = cls._options(decode_cfg, rescore_lm or graph_dir / RESCORE_LM_FILE, overrides)
-        return cls(graph_dir / HLG_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE, **opts)
+        cfg = Section("decode", {**decode_cfg, **{k: v for k, v in overrides.items() if v is not None}})
+        opts = cls._options(cfg, rescore_lm or graph_dir / RESCORE_LM_FILE, {})
+        return cls(graph_dir / HLG_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE,
+                   acoustic_scale=float(cfg["acoustic_scale"]), blank_penalty=float(cfg["blank_penalty"]), **opts)
 
     def decode(self, log_probs: np.ndarray | torch.Tensor) -> list[str]:
         """Decode one utterance's [T, V] log-softmax outputs into words ([] if nothing survives)."""
-        x = _as_matrix(log_probs)
+        x = as_matrix(log_probs)
         if self.blank_penalty:
             x = x.copy()
             x[:, BLANK_ID] -= np.float32(self.blank_penalty)
@@ -169,19 +158,18 @@ class HlgDecoder(_GraphSearch):
 
 class PinyinDecoder(_GraphSearch):
     """Pinyin to characters (ASRT's ``/language``) over the pinyin-to-text graph (``LG_pinyin.fst``,
-    :func:`asrt.graph.build_token_topo`): the syllables as a linear acceptor composed with the graph, and
+    :func:`asrt.lm.graph.build_token_topo`): the syllables as a linear acceptor composed with the graph, and
     its shortest path, exact and without beam (about 0.1 ms for a sentence); with ``method: rescore``,
     its n best distinct word sequences within ``lattice_beam`` of the best, rescored with the larger LMs."""
 
     @classmethod
-    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: dict | None = None,
+    def from_dir(cls, graph_dir: str | os.PathLike, decode_cfg: Mapping,
                  rescore_lm: str | os.PathLike | None = None) -> "PinyinDecoder":
         """Load ``LG_pinyin.fst``, ``words.txt`` and ``tokens.txt`` from a lang or packaged model directory,
         with the ``decode`` section's method."""
         graph_dir = Path(graph_dir)
         opts = cls._options(decode_cfg, rescore_lm or graph_dir / RESCORE_LM_FILE, {})
-        return cls(graph_dir / P2H_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE,
-                   rescorer=opts.get("rescorer"))
+        return cls(graph_dir / P2H_FILE, graph_dir / WORDS_FILE, graph_dir / TOKENS_FILE, **opts)
 
     def pinyin_to_text(self, syllables: Sequence[str], between_pieces: Callable[[], None] | None = None) -> str:
         """Convert tonal pinyin (e.g. ``["ni3", "hao3"]``) to characters with the LM. A syllable that no
@@ -189,7 +177,7 @@ class PinyinDecoder(_GraphSearch):
         pieces (the search's work grows faster than its length); ``between_pieces`` is called before each."""
         if self._tokens is None:
             raise FileNotFoundError(f"{self._tokens_path} not found: pinyin_to_text needs tokens.txt")
-        unknown = [s for s in syllables if s not in self._tokens or s == BLANK or s.startswith("#")]
+        unknown = [s for s in syllables if s not in self._tokens or s == BLANK or is_disambig(s)]
         if unknown:
             shown = ", ".join(repr(s[:_SHOWN_CHARS] + ("..." if len(s) > _SHOWN_CHARS else ""))
                               for s in unknown[:_SHOWN_ITEMS])
@@ -225,7 +213,3 @@ class PinyinDecoder(_GraphSearch):
             return "".join(self._words(word_ids)) if ok else ""
         return ""
 
-
-def _is_special_word(word: str) -> bool:
-    """True for graph-internal symbols that must never appear in a transcript."""
-    return word in RESERVED_WORDS or word.startswith("#")

@@ -1,0 +1,1 @@
+"""Stage 7: greedy CTC and WFST search, lattice rescoring, scoring, the decode-and-score step."""

@@ -1,0 +1,1 @@
+"""Stage 2: output units, tokens, lexicons and the LM text of a lang directory."""

@@ -1,0 +1,1 @@
+"""Stage 8 and after: a packaged model, its recogniser, ONNX export and cross-corpus comparison."""

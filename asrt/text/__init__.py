@@ -1,0 +1,1 @@
+"""Chinese text: pinyin readings, transcript normalisation, word segmentation (shared by every stage)."""

@@ -1,0 +1,1 @@
+"""Stage 6: CTC training: batches, samplers, augmentation, mixing, distributed training, the trainer."""
