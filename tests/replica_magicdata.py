@@ -9,6 +9,7 @@ from pathlib import Path
 
 from replica_audio import write_speech
 
+from asrt.corpora import magicdata
 from asrt.text.normalize import normalize_transcript
 from asrt.text.pinyin import text_to_pinyin
 
@@ -33,7 +34,7 @@ def build(root: Path) -> Path:
     for spk_index, (split, speaker, transcripts) in enumerate(PLAN):
         for k, raw in enumerate(transcripts, 1):
             utt = f"{speaker}_201707{10 + spk_index:02d}12{k:02d}{30 + k:02d}"  # speaker, recording time
-            spoken = normalize_transcript(raw.replace("[*]", "").replace("Taylor Swift", ""), "magicdata")
+            spoken = normalize_transcript(raw.replace("[*]", "").replace("Taylor Swift", ""), magicdata.TEXT_RULES)
             write_speech(corpus / split / speaker / f"{utt}.wav", " ".join(text_to_pinyin(spoken)), spk_index)
             rows[split].append(f"{utt}.wav\t{speaker}\t{raw}")
     split, speaker, utt, raw = BROKEN

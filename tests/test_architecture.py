@@ -105,6 +105,16 @@ def test_names_imports_nothing_of_asrt_and_the_graph_sees_imports():
     assert {"asrt.decode.search", "asrt.models.checkpoint", "asrt.packaged.package"} <= graph["asrt.packaged.recognizer"]
 
 
+INFERENCE = ("asrt.decode", "asrt.packaged", "asrt.serving")
+
+
+def test_inference_never_imports_training():
+    """A packaged model decodes, exports and serves without the training code (nor its dependencies)."""
+    found = [f"{a} imports {b}" for a, deps in import_graph().items() for b in deps
+             if a.startswith(INFERENCE) and b.startswith("asrt.train")]
+    assert found == []
+
+
 def test_no_function_is_longer_than_a_screen():
     long = [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
             for name, tree in modules().items() for node in ast.walk(tree)

@@ -7,8 +7,8 @@ from pathlib import Path
 import kaldifst
 import numpy as np
 import pytest
-from conftest import section
 import torch
+from conftest import section
 
 from asrt.cli import main
 from asrt.decode.greedy import ctc_greedy

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import section
 import torch
+from conftest import section
 
 from asrt.config import load_config
 from asrt.features.extract import make_extractor

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from conftest import section
 
 from asrt.features.extract import make_extractor

@@ -39,7 +39,7 @@ def test_recipe_runs_stages_1_to_7(work: Path) -> None:
     ("播放，新闻。", "播放新闻"),
 ])
 def test_marker_rules(raw: str, expected: str | None) -> None:
-    assert normalize_transcript(raw, "magicdata") == expected
+    assert normalize_transcript(raw, magicdata.TEXT_RULES) == expected
 
 
 def test_trans_txt_header_and_fields(corpus: Path) -> None:

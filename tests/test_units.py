@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import section
 import yaml
+from conftest import section
 from lhotse import SupervisionSegment, SupervisionSet
 
 from asrt.decode.results import RESULTS_HEADER

@@ -22,10 +22,13 @@ from tqdm import tqdm
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, read_transcripts, warn_if_incomplete
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "aidatatang_200zh"
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few with (full-width) Latin "
+                            "letters are rejected")
 OPENSLR_ID = 62
 ARCHIVE = "aidatatang_200zh.tgz"
 ARCHIVE_MD5 = "6e0f4f39cd5f667a7ee53c397c8d0949"  # as PaddleSpeech's dataset/aidatatang_200zh verifies it
@@ -88,7 +91,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
             if wav.stem not in texts:
                 no_text += 1
                 continue
-            text = normalize_transcript(texts[wav.stem], NAME)
+            text = normalize_transcript(texts[wav.stem], TEXT_RULES)
             if text is None:
                 rejected += 1
                 continue

@@ -10,7 +10,7 @@ On-disk layout once ``data_aishell.tgz`` is extracted into ``corpus_dir`` (as lh
 Transcript line: ``BAC009S0002W0122 而 对 楼市 成交 抑制 作用 最 大 的 限 购``. The speaker is the
 directory name (``S0002``); train has 340 speakers, dev 40, test 20, disjoint. Some wav files have no
 transcript line (Kaldi and lhotse skip them too). Stage 0 unpacks the per-speaker tarballs, which lhotse's
-``download_aishell`` does but a hand-extracted corpus lacks; text rules: ``TEXT_RULES["aishell"]``.
+``download_aishell`` does but a hand-extracted corpus lacks; text rules: ``TEXT_RULES``.
 """
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ from tqdm import tqdm
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.download import extract
 from asrt.corpora.utterances import Utterance, read_transcripts, write_utterance_manifests
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few transcripts with letters "
+                            "(full-width ａ, ｂ, ｃ, ｋ, ｔ) are rejected")
 OPENSLR_ID = 33
 # md5 sums as published with PaddleSpeech's AISHELL-1 download script.
 ARCHIVES = [("data_aishell.tgz", "2f494334227864a8a8fec932999db9d8", None),
@@ -94,7 +97,7 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
             if wav.stem not in transcripts:
                 untranscribed += 1
                 continue
-            text = normalize_transcript(transcripts[wav.stem], "aishell")
+            text = normalize_transcript(transcripts[wav.stem], TEXT_RULES)
             if text is None:
                 rejected += 1
                 continue

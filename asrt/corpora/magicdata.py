@@ -16,7 +16,7 @@ Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL
 ``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
 transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
 utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
-rejected by the shared rule. The rules are the ``magicdata`` entry of ``asrt.text.normalize.TEXT_RULES``.
+rejected by the shared rule. The rules are this module's ``TEXT_RULES``.
 """
 from __future__ import annotations
 
@@ -25,10 +25,15 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, warn_if_incomplete
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "magicdata"
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(remove=(r"\[\s*[A-Za-z]+\s*\]",), reject=(r"\[\s*\*\s*\]",),
+                       note="bracketed markers of non-speech: [FIL] filled pause and [SPK] speaker noise "
+                            "are removed (as lhotse and Kaldi do), as is any other [WORD] tag; [*] marks "
+                            "speech the transcriber could not make out, so the transcript is rejected")
 OPENSLR_ID = 68
 # OpenSLR publishes no md5 for these archives; their sizes in bytes (as Kaldi's multi_cn checks them) are verified.
 ARCHIVES = [(f"{s}_set.tar.gz", None, size)
@@ -71,7 +76,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
                 no_text += 1
                 continue
             speaker, raw = trans[wav.stem]
-            text = None if wav.stem in BAD_UTTERANCES else normalize_transcript(raw, NAME)
+            text = None if wav.stem in BAD_UTTERANCES else normalize_transcript(raw, TEXT_RULES)
             if text is None:
                 dropped += 1
                 continue

@@ -29,10 +29,13 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, prepare_utterances, warn_if_incomplete
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "primewords"
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few with Latin letters are "
+                            "rejected")
 OPENSLR_ID = 47
 ARCHIVE = "primewords_md_2018_set1.tar.gz"
 # OpenSLR publishes no md5 for this archive; its size in bytes (as Kaldi's multi_cn checks it) is verified instead.
@@ -87,7 +90,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
         if records.get(file_name) is None:
             continue
         user_id, raw = records[file_name]
-        text = normalize_transcript(raw, NAME)  # also drops the word segmentation
+        text = normalize_transcript(raw, TEXT_RULES)  # also drops the word segmentation
         if text is None:
             rejected += 1
             continue

@@ -28,10 +28,13 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.utterances import Utterance, heldout_split, missing_paths, prepare_utterances, warn_if_incomplete
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "stcmds"
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(note="one line of characters per .txt file, some with commas, no markers; the few "
+                            "with Latin letters are rejected")
 OPENSLR_ID = 38
 ARCHIVE = "ST-CMDS-20170001_1-OS.tar.gz"
 # OpenSLR publishes no md5 for this archive; its size in bytes (as Kaldi's multi_cn checks it) is verified instead.
@@ -88,7 +91,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
             skipped["no transcript"] += 1
             continue
         speaker, number = ids
-        text = normalize_transcript(txt.read_text(encoding="utf-8-sig"), NAME)
+        text = normalize_transcript(txt.read_text(encoding="utf-8-sig"), TEXT_RULES)
         if text is None:
             skipped["a transcript without a Mandarin reading"] += 1
             continue

@@ -22,7 +22,7 @@ words, their tonal pinyin (one syllable per character), phones. Line 2 is the re
 (``custom["pinyin"]``): it is what the speaker was asked to read, where pypinyin's reading may differ
 (context readings such as ``ge5`` in 这个, 一's tone sandhi ``yi2`` in 一个, polyphones). lhotse's
 ``prepare_thchs_30`` keeps line 1 only. The speaker is the id's prefix (``A11``). Text rules:
-``TEXT_RULES["thchs30"]`` (a stray ``l =`` annotation in some line 1s is removed).
+``TEXT_RULES`` (a stray ``l =`` annotation in some line 1s is removed).
 """
 from __future__ import annotations
 
@@ -31,9 +31,13 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.manifests import write_manifests
-from asrt.text.normalize import normalize_transcript
+from asrt.text.normalize import TextRules, normalize_transcript
 
 SPLITS = ("train", "dev", "test")
+# The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
+TEXT_RULES = TextRules(remove=(r"(?<![A-Za-z])l\s*=",),
+                       note="line 1 words separated by spaces; a stray 'l =' annotation in some lines is "
+                            "removed (lhotse removes it too); labels come from the pinyin line")
 OPENSLR_ID = 18
 # md5 as published with PaddleSpeech's THCHS-30 download script. test-noise.tgz (noisy test sets) and
 # resource.tgz (dictionary, noise) are not needed for clean-speech recognition.
@@ -91,7 +95,7 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
             if not trn.is_file():
                 raise FileNotFoundError(f"{trn}, the transcript of {wav}, is missing: the corpus is incomplete.")
             words, pinyin = read_transcript(trn)
-            text = normalize_transcript(words, "thchs30")
+            text = normalize_transcript(words, TEXT_RULES)
             if text is None:
                 rejected += 1
                 continue

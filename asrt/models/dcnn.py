@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 def _zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero the frames of ``x`` ``[N, C, T, F]`` at or beyond each utterance's length."""
     pad = torch.arange(x.size(2), device=x.device).unsqueeze(0) >= lengths.unsqueeze(1)

@@ -6,9 +6,9 @@ punctuation and whitespace are removed; a transcript that still holds Latin lett
 non-CJK symbols is rejected (``None``), because it has no reliable Mandarin reading. The result is a
 string of CJK characters only, so CER is comparable across corpora.
 
-A corpus's own conventions (noise markers, annotation tags) are one entry of :data:`TEXT_RULES`, keyed
-by corpus name; they run after NFKC and before the shared rule, so their patterns are written in
-half-width characters. Corpus modules normalise in stage 1 (``normalize_transcript(raw, "aishell")``)
+A corpus's own conventions (noise markers, annotation tags) are the :class:`TextRules` its module defines
+as ``TEXT_RULES``; they run after NFKC and before the shared rule, so their patterns are written in
+half-width characters. Corpus modules normalise in stage 1 (``normalize_transcript(raw, TEXT_RULES)``)
 and leave out utterances it rejects; stage 2 applies the shared rule again, which changes nothing.
 """
 from __future__ import annotations
@@ -55,33 +55,7 @@ class TextRules:
         return self._remove_re.sub(" ", text) if self._remove_re is not None else text
 
 
-# One entry per corpus; a corpus module names its entry when it normalises its transcripts.
-TEXT_RULES: dict[str, TextRules] = {
-    "default": TextRules(note="the shared rule alone"),
-    "aishell": TextRules(note="words separated by spaces, no markers; the few transcripts with letters "
-                              "(full-width ａ, ｂ, ｃ, ｋ, ｔ) are rejected"),
-    "thchs30": TextRules(remove=(r"(?<![A-Za-z])l\s*=",),
-                         note="line 1 words separated by spaces; a stray 'l =' annotation in some lines is "
-                              "removed (lhotse removes it too); labels come from the pinyin line"),
-    "stcmds": TextRules(note="one line of characters per .txt file, some with commas, no markers; the few "
-                             "with Latin letters are rejected"),
-    "primewords": TextRules(note="words separated by spaces, no markers; the few with Latin letters are "
-                                 "rejected"),
-    "aidatatang_200zh": TextRules(note="words separated by spaces, no markers; the few with (full-width) Latin "
-                                       "letters are rejected"),
-    "magicdata": TextRules(remove=(r"\[\s*[A-Za-z]+\s*\]",), reject=(r"\[\s*\*\s*\]",),
-                           note="bracketed markers of non-speech: [FIL] filled pause and [SPK] speaker noise "
-                                "are removed (as lhotse and Kaldi do), as is any other [WORD] tag; [*] marks "
-                                "speech the transcriber could not make out, so the transcript is rejected"),
-}
-
-
-def text_rules(name: str) -> TextRules:
-    """The rules of corpus ``name``; ValueError lists the known rule sets otherwise."""
-    try:
-        return TEXT_RULES[name]
-    except KeyError:
-        raise ValueError(f"no text rules for {name!r}; known: {', '.join(sorted(TEXT_RULES))}") from None
+DEFAULT_RULES = TextRules(note="the shared rule alone")
 
 
 def _is_dropped(ch: str) -> bool:
@@ -89,12 +63,12 @@ def _is_dropped(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PZSC"
 
 
-def normalize_transcript(text: str, rules: str = "default") -> str | None:
+def normalize_transcript(text: str, rules: TextRules = DEFAULT_RULES) -> str | None:
     """Normalise one transcript to CJK characters only, or None if it cannot be read as Mandarin.
 
-    ``rules`` names the corpus's entry in :data:`TEXT_RULES`, applied before the shared rule.
+    ``rules`` are the corpus's own (its module's ``TEXT_RULES``), applied before the shared rule.
     """
-    text = text_rules(rules).apply(unicodedata.normalize("NFKC", text))
+    text = rules.apply(unicodedata.normalize("NFKC", text))
     if text is None:
         return None
     text = text.translate(_DIGITS)
