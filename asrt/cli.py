@@ -9,7 +9,7 @@ from pathlib import Path
 
 from asrt.config import default_section, load_config
 from asrt.fileio import write_text_atomic
-from asrt.names import DECODE_DIR, HLG_FILE, MATRIX_FILES, METADATA_FILE, P2H_FILE, SUMMARY_FILE, manifest_path
+from asrt.names import DECODE_DIR, HLG_FILE, MATRIX_FILES, P2H_FILE, SUMMARY_FILE, manifest_path
 from asrt.serving.limits import ServeLimits
 from asrt.serving.server import GRPC_PORT, HTTP_PORT, PROTOCOLS
 
@@ -174,16 +174,9 @@ def cmd_p2h(args) -> None:
     """Characters for tonal pinyin (arguments, or one sentence per line of --input or stdin), or --eval."""
     from asrt.decode.p2h import evaluate_p2h, read_eval_tsv
     from asrt.decode.search import PinyinDecoder
-    from asrt.packaged.package import read_metadata
+    from asrt.packaged.package import decode_section
 
-    model_dir = Path(args.model_dir)
-    if args.config:
-        decode_cfg = load_config(args.config)["decode"]
-    elif (model_dir / METADATA_FILE).exists():  # a packaged model
-        decode_cfg = read_metadata(model_dir)["decode"]
-    else:  # a lang directory
-        decode_cfg = default_section("decode")
-    decoder = PinyinDecoder.from_dir(model_dir, decode_cfg, args.rescore_lm)
+    decoder = PinyinDecoder.from_dir(args.model_dir, decode_section(args.model_dir, args.config), args.rescore_lm)
     if args.eval:
         result = evaluate_p2h(decoder.pinyin_to_text, read_eval_tsv(args.eval))
         print(f"{args.eval}: {result['sentences']} sentences, CER {result['cer']:.2f}, sentence accuracy "

@@ -14,15 +14,7 @@ from asrt.config import load_config
 from asrt.corpora import Splits, corpus_splits
 from asrt.lang.units import lang_dir_name
 from asrt.names import (
-    ARPA_FILE,
-    FEATURE_DIR,
-    HLG_FILE,
-    LANG_DIR,
-    MANIFEST_DIR,
-    PACKAGE_DIR,
-    RESCORE_LM_FILE,
-    config_name,
-    cuts_path,
+    ARPA_FILE, FEATURE_DIR, HLG_FILE, LANG_DIR, MANIFEST_DIR, PACKAGE_DIR, RESCORE_LM_FILE, config_name, cuts_path,
 )
 
 

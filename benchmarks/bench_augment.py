@@ -79,7 +79,7 @@ def main() -> None:
     batches = list(DynamicBucketingSampler(cuts, max_duration=max_duration, shuffle=False, num_buckets=2))
     tokens, extractor = TokenTable(args.lang_dir / "tokens.txt"), make_extractor(config["features"])
     rows = []
-    for name, transforms in variants(config["train"].get("augment")).items():
+    for name, transforms in variants(config["train"]["augment"]).items():
         augmentation = None if transforms is None else AudioAugmentation(transforms, extractor)
         per_batch, speed = time_batches(batches, SeededDataset(CtcDataset(tokens, None, augmentation)))
         rows.append([name, f"{per_batch:.3f}", f"{speed:.0f}"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from benchlib import machine_header, markdown_table, require_files, run_benchmar
 from asrt.decode.greedy import ctc_greedy
 from asrt.decode.search import HlgDecoder
 from asrt.models.checkpoint import load_model
+from asrt.packaged.package import read_metadata
 
 MODEL_DIR_FILES = ("model.pt", "tokens.txt", "words.txt", "HLG.fst", "metadata.json")
 
@@ -76,21 +76,21 @@ def main() -> None:
                   hint="give a packaged model directory written by stage 8 (asrt package)")
     require_files(args.cuts, hint="give a cuts manifest with features written by stage 3 (asrt features)")
     torch.set_num_threads(1)
-    metadata = json.loads((args.model_dir / "metadata.json").read_text())
+    metadata = read_metadata(args.model_dir)
 
     t0 = time.perf_counter()
     model, _ = load_model(args.model_dir / "model.pt")
     t1 = time.perf_counter()
-    decoder = HlgDecoder.from_dir(args.model_dir, metadata.get("decode"), beam=args.beam, max_active=args.max_active)
+    decoder = HlgDecoder.from_dir(args.model_dir, metadata["decode"], beam=args.beam, max_active=args.max_active)
     t2 = time.perf_counter()
     rescorer = None
     if args.rescore_lm:
-        rescorer = HlgDecoder.from_dir(args.model_dir, {**metadata.get("decode", {}), "method": "rescore"},
+        rescorer = HlgDecoder.from_dir(args.model_dir, {**metadata["decode"], "method": "rescore"},
                                        args.rescore_lm, beam=args.beam, max_active=args.max_active)
     r = time_decoding(model, decoder, itertools.islice(load_manifest_lazy(args.cuts), args.max_utts), rescorer)
 
     print(machine_header(str(torch.get_num_threads())))
-    print(f"\nDecoding `{args.cuts}` with `{args.model_dir}` ({metadata.get('model', 'unknown model')}); "
+    print(f"\nDecoding `{args.cuts}` with `{args.model_dir}` ({metadata['model']}); "
           f"HLG beam {decoder.beam:g}, max-active {decoder.max_active}, acoustic scale {decoder.acoustic_scale:g}\n")
     utts, audio = r["utts"], f"{r['audio_s']:.1f}"
     print(markdown_table(["decoder", "utterances", "audio s", "RTF (lower is better)"], [

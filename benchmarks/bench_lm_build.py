@@ -65,7 +65,7 @@ def build_one(text: Path, unit: str, work: Path) -> dict[str, float]:
     lang, lm_dir = work / "lang", work / f"lm_{unit}"
     times = {}
     start = time.perf_counter()
-    prepare_lang(lang, sups, [text], None, unit)
+    prepare_lang(lang, sups, [text], load_config(None)["lang"], unit)
     times["stage 2"] = time.perf_counter() - start
     start = time.perf_counter()
     build_lms(lang, lm_dir / "lm.arpa", {**load_config(None)["lm"], "unit": unit})

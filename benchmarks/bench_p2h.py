@@ -15,16 +15,14 @@ CER, sentence accuracy and milliseconds per sentence, on one core. Run from ``eg
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from benchlib import machine_header, markdown_table, require_files, run_benchmark
 
-from asrt.config import load_config
 from asrt.decode.p2h import EvalRow, evaluate_p2h
 from asrt.decode.search import PinyinDecoder
-from asrt.names import METADATA_FILE
+from asrt.packaged.package import decode_section
 from asrt.text.pinyin import strip_tone
 
 
@@ -68,13 +66,9 @@ def pinyin2hanzi():
 def main() -> None:
     args = parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    metadata = args.model_dir / METADATA_FILE
-    if args.config:
-        decode_cfg = load_config(args.config)["decode"]
-    else:
-        decode_cfg = json.loads(metadata.read_text())["decode"] if metadata.is_file() else {}
+    decode_cfg = decode_section(args.model_dir, args.config)
     asrt = PinyinDecoder.from_dir(args.model_dir, decode_cfg)
-    systems = {f"asrt p2h ({decode_cfg.get('method', 'hlg')})": asrt.pinyin_to_text}
+    systems = {f"asrt p2h ({decode_cfg['method']})": asrt.pinyin_to_text}
     if not args.no_peer:
         systems["Pinyin2Hanzi 0.1.1 (dag, toneless)"] = pinyin2hanzi()
     rows = []

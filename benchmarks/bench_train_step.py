@@ -80,7 +80,7 @@ def main() -> None:
                  "target_lens": torch.full((n,), labels, dtype=torch.long)}
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        seconds = time_step(model, optimizer, batch, device, args.steps, float(tcfg.get("grad_clip", 5.0)))
+        seconds = time_step(model, optimizer, batch, device, args.steps, float(tcfg["grad_clip"]))
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if device.type == "cuda" else "-"
         params = sum(p.numel() for p in model.parameters()) / 1e6
         rows.append([f"{mcfg['name']} {params:.1f} M", f"{n} x {utt_s:g} s", f"{seconds:.3f}",

@@ -50,8 +50,8 @@ def endless_batches(cuts, tokens: TokenTable, tcfg: dict, max_duration: float) -
     from lhotse.dataset import DynamicBucketingSampler, SpecAugment
 
     sampler = DynamicBucketingSampler(cuts, max_duration=max_duration, shuffle=True,
-                                      num_buckets=int(tcfg.get("num_buckets", 10)), seed=int(tcfg.get("seed", 42)))
-    dataset = CtcDataset(tokens, SpecAugment(**tcfg["spec_augment"]) if tcfg.get("spec_augment") else None)
+                                      num_buckets=int(tcfg["num_buckets"]), seed=int(tcfg["seed"]))
+    dataset = CtcDataset(tokens, SpecAugment(**tcfg["spec_augment"]) if tcfg["spec_augment"] else None)
     epoch = 0
     while True:
         sampler.set_epoch(epoch)
@@ -69,7 +69,7 @@ def time_training(cuts, tokens: TokenTable, config: dict, device: torch.device, 
     """Run warm-up and ``steps`` timed training steps on ``threads`` threads; return totals and wall seconds."""
     tcfg, mcfg = config["train"], config["model"]
     torch.set_num_threads(threads)
-    torch.manual_seed(int(tcfg.get("seed", 42)))
+    torch.manual_seed(int(tcfg["seed"]))
     num_features = next(iter(cuts)).num_features
     model = build_model(num_features=num_features, vocab_size=len(tokens), **mcfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
@@ -94,7 +94,7 @@ def time_training(cuts, tokens: TokenTable, config: dict, device: torch.device, 
         optimizer.zero_grad(set_to_none=True)
         (loss / n).backward()
         t3 = clock()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(tcfg.get("grad_clip", 5.0)))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(tcfg["grad_clip"]))
         optimizer.step()
         t4 = clock()
         if step >= WARMUP_STEPS:

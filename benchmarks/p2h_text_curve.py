@@ -84,7 +84,7 @@ def build(work: Path, sups, sentences: list[str], config: dict) -> str:
     work.mkdir(parents=True, exist_ok=True)
     SupervisionSet.from_segments(sups).to_file(work / "supervisions_train.jsonl.gz")
     write_text_atomic(work / "extra_text.txt", "".join(s + "\n" for s in sentences))
-    prepare_lang(lang, work / "supervisions_train.jsonl.gz", [work / "extra_text.txt"], config.get("lang"),
+    prepare_lang(lang, work / "supervisions_train.jsonl.gz", [work / "extra_text.txt"], config["lang"],
                  config["lm"]["unit"])
     build_lms(lang, arpa, config["lm"])
     compile_hlg(lang, arpa, lang / HLG_FILE, lang / P2H_FILE)

@@ -10,17 +10,8 @@ import soundfile as sf
 
 from asrt.corpora import channels
 from asrt.corpora.channels import (
-    CONDITIONS,
-    FILE_SUFFIX,
-    check_condition_weights,
-    codec_round_trip,
-    condition_list,
-    render,
-    reverberate,
-    simulate_room_rir,
-    telephone_band,
-    write_condition,
-    write_room,
+    CONDITIONS, FILE_SUFFIX, check_condition_weights, codec_round_trip, condition_list, render, reverberate,
+    simulate_room_rir, telephone_band, write_condition, write_room,
 )
 from asrt.names import SAMPLE_RATE
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from asrt import evaluate
+from asrt.decode import evaluate
 from asrt.decode.scoring import ErrorCounts, format_group_table, group_counts
 from asrt.lang.units import unit_type
 

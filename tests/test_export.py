@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
-from conftest import Utterance
+from conftest import Utterance, section
 
 from asrt.decode.search import HlgDecoder
 from asrt.features.extract import make_extractor
@@ -18,13 +18,7 @@ from asrt.fileio import read_symbol_table
 from asrt.models import build_model
 from asrt.models.checkpoint import load_model
 from asrt.names import HLG_FILE, METADATA_FILE, ONNX_MODEL_FILE, SAMPLE_RATE, TOKENS_FILE
-from asrt.packaged.export import (
-    TOLERANCE,
-    check_onnx,
-    export_onnx,
-    onnx_log_prob_diff,
-    sherpa_onnx_compatibility,
-)
+from asrt.packaged.export import TOLERANCE, check_onnx, export_onnx, onnx_log_prob_diff, sherpa_onnx_compatibility
 from asrt.packaged.recognizer import Recognizer
 
 
@@ -72,10 +66,14 @@ def test_onnx_matches_pytorch_for_every_model(tmp_path, name, num_features, kwar
 
 
 def test_sherpa_onnx_takes_plain_fbank_only():
-    assert sherpa_onnx_compatibility({"features": {"num_mel_bins": 80}, "decode": {}}) is None
-    assert "spectrogram" in sherpa_onnx_compatibility({"features": {"type": "spectrogram"}})
-    assert "pitch" in sherpa_onnx_compatibility({"features": {"pitch": True}})
-    assert "acoustic_scale" in sherpa_onnx_compatibility({"features": {}, "decode": {"acoustic_scale": 0.5}})
+    def metadata(features: dict, decode: dict) -> dict:
+        return {"features": section("features", **features), "decode": section("decode", **decode)}
+
+    assert sherpa_onnx_compatibility(metadata({"type": "fbank", "pitch": False}, {"acoustic_scale": 1.0})) is None
+    assert "spectrogram" in sherpa_onnx_compatibility(metadata({"type": "spectrogram"}, {}))
+    assert "pitch" in sherpa_onnx_compatibility(metadata({"type": "fbank", "pitch": True}, {}))
+    assert "acoustic_scale" in sherpa_onnx_compatibility(metadata({"type": "fbank", "pitch": False},
+                                                                  {"acoustic_scale": 0.5}))
 
 
 @pytest.fixture(scope="module")

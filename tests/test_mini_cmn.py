@@ -18,25 +18,9 @@ import soundfile as sf
 
 from asrt.corpora import channels
 from asrt.corpora.mini_cmn import (
-    MIN_TONE_RANGE,
-    SPLITS,
-    TSV_HEADER,
-    VOICE,
-    SynthConfig,
-    UttSpec,
-    _espeak_data_dir,
-    _noise,
-    espeak_input,
-    list_variants,
-    parse_peoples_daily,
-    plan_utterances,
-    prepare_mini_cmn,
-    range_percent,
-    room_files,
-    split_text,
-    synthesize_utterance,
-    utterance_texts,
-    variant_tone_ranges,
+    MIN_TONE_RANGE, SPLITS, TSV_HEADER, VOICE, SynthConfig, UttSpec, _espeak_data_dir, _noise, espeak_input,
+    list_variants, parse_peoples_daily, plan_utterances, prepare_mini_cmn, range_percent, room_files, split_text,
+    synthesize_utterance, utterance_texts, variant_tone_ranges,
 )
 from asrt.corpora.utterances import heldout_split
 from asrt.names import SAMPLE_RATE, manifest_path

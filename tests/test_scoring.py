@@ -7,13 +7,7 @@ import random
 import pytest
 
 from asrt.decode.scoring import (
-    ErrorCounts,
-    align,
-    edit_counts,
-    format_summary,
-    format_tone_confusion,
-    score_corpus,
-    tone_confusion,
+    ErrorCounts, align, edit_counts, format_summary, format_tone_confusion, score_corpus, tone_confusion,
     write_score_report,
 )
 from asrt.text.normalize import char_tokens

@@ -16,12 +16,7 @@ from tqdm import tqdm
 
 from asrt.decode.greedy import ctc_greedy
 from asrt.decode.scoring import (
-    format_group_table,
-    format_summary,
-    format_tone_confusion,
-    group_counts,
-    tone_confusion,
-    write_score_report,
+    format_group_table, format_summary, format_tone_confusion, group_counts, tone_confusion, write_score_report,
 )
 from asrt.decode.search import HlgDecoder
 from asrt.fileio import write_text_atomic

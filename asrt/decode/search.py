@@ -17,15 +17,7 @@ from asrt.decode.greedy import as_matrix
 from asrt.decode.rescore import NbestRescorer, nbest_output_sequences
 from asrt.fileio import read_symbol_table
 from asrt.names import (
-    BLANK,
-    BLANK_ID,
-    HLG_FILE,
-    P2H_FILE,
-    RESCORE_LM_FILE,
-    TOKENS_FILE,
-    WORDS_FILE,
-    is_disambig,
-    is_graph_symbol,
+    BLANK, BLANK_ID, HLG_FILE, P2H_FILE, RESCORE_LM_FILE, TOKENS_FILE, WORDS_FILE, is_disambig, is_graph_symbol,
 )
 
 DECODE_METHODS = ("hlg", "rescore")  # decode.method: 1-best search, or lattice + n-best rescoring

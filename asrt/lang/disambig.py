@@ -16,21 +16,8 @@ from pathlib import Path
 
 from asrt.fileio import read_symbol_table, write_text_atomic
 from asrt.names import (
-    BACKOFF_DISAMBIG,
-    BLANK,
-    BLANK_ID,
-    BOS,
-    DISAMBIG_PREFIX,
-    EOS,
-    EPS,
-    LEXICON_DISAMBIG_FILE,
-    LEXICON_FILE,
-    LEXICONP_FILE,
-    TOKENS_DISAMBIG_FILE,
-    TOKENS_FILE,
-    WORDS_FILE,
-    is_disambig,
-    is_graph_symbol,
+    BACKOFF_DISAMBIG, BLANK, BLANK_ID, BOS, DISAMBIG_PREFIX, EOS, EPS, LEXICON_DISAMBIG_FILE, LEXICON_FILE,
+    LEXICONP_FILE, TOKENS_DISAMBIG_FILE, TOKENS_FILE, WORDS_FILE, is_disambig, is_graph_symbol,
 )
 
 log = logging.getLogger(__name__)

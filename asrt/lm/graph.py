@@ -24,16 +24,8 @@ import kaldilm
 from asrt.fileio import atomic_path, read_symbol_table, scratch_path
 from asrt.lang.disambig import Lexicon, PronCosts, read_lexicon, read_pron_costs, read_tokens, write_disambig_lang
 from asrt.names import (
-    BACKOFF_DISAMBIG,
-    BOS,
-    EOS,
-    GRAMMAR_FILE,
-    HLG_FILE,
-    LEXICON_DISAMBIG_FILE,
-    TOKENS_DISAMBIG_FILE,
-    TOKENS_FILE,
-    WORDS_FILE,
-    is_disambig,
+    BACKOFF_DISAMBIG, BOS, EOS, GRAMMAR_FILE, HLG_FILE, LEXICON_DISAMBIG_FILE, TOKENS_DISAMBIG_FILE, TOKENS_FILE,
+    WORDS_FILE, is_disambig,
 )
 
 log = logging.getLogger(__name__)

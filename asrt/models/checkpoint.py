@@ -24,12 +24,7 @@ import torch
 from asrt.fileio import atomic_path
 from asrt.models import CtcModel, build_model
 from asrt.names import (
-    AVERAGED_MODEL_GLOB,
-    CHECKPOINT_DIR,
-    EPOCH_MODEL_GLOB,
-    MODEL_FILE,
-    averaged_model_path,
-    epoch_model_path,
+    AVERAGED_MODEL_GLOB, CHECKPOINT_DIR, EPOCH_MODEL_GLOB, MODEL_FILE, averaged_model_path, epoch_model_path,
 )
 
 

@@ -38,17 +38,8 @@ import torch
 from asrt.fileio import atomic_path, read_symbol_table, write_text_atomic
 from asrt.models import MIN_FRAMES, CtcModel
 from asrt.names import (
-    BLANK_ID,
-    CHAR_RESCORE_LM_FILE,
-    CONFIG_FILE,
-    HLG_FILE,
-    LEXICON_FILE,
-    METADATA_FILE,
-    MODEL_FILE,
-    ONNX_MODEL_FILE,
-    RESCORE_LM_FILE,
-    TOKENS_FILE,
-    WORDS_FILE,
+    BLANK_ID, CHAR_RESCORE_LM_FILE, CONFIG_FILE, HLG_FILE, LEXICON_FILE, METADATA_FILE, MODEL_FILE, ONNX_MODEL_FILE,
+    RESCORE_LM_FILE, TOKENS_FILE, WORDS_FILE,
 )
 from asrt.packaged.onnx_model import INPUT_NAMES, OUTPUT_NAMES, onnx_log_probs, onnx_session
 from asrt.packaged.package import OPTIONAL_LANG_FILES, read_metadata

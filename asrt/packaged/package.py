@@ -8,23 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from asrt.config import Section, default_section
+from asrt.config import Section, default_section, load_config
 from asrt.decode.rescore import rescoring_lms
 from asrt.fileio import write_text_atomic
 from asrt.lang.units import Units
 from asrt.names import (
-    BPE_MODEL_FILE,
-    CONFIG_FILE,
-    HLG_FILE,
-    LEXICON_FILE,
-    LEXICONP_FILE,
-    METADATA_FILE,
-    MODEL_FILE,
-    P2H_FILE,
-    SAMPLE_RATE,
-    TOKENS_FILE,
-    UNITS_FILE,
-    WORDS_FILE,
+    BPE_MODEL_FILE, CONFIG_FILE, HLG_FILE, LEXICON_FILE, LEXICONP_FILE, METADATA_FILE, MODEL_FILE, P2H_FILE,
+    SAMPLE_RATE, TOKENS_FILE, UNITS_FILE, WORDS_FILE,
 )
 from asrt.version import git_commit
 
@@ -93,3 +83,13 @@ def read_metadata(model_dir: Path) -> dict:
     for name in PACKAGED_SECTIONS:
         metadata[name] = Section(name, {**default_section(name), **metadata[name]}, source=str(path))
     return metadata
+
+
+def decode_section(model_dir: Path, config: str | Path | None = None) -> Section:
+    """The ``decode`` section to search ``model_dir`` with: the recipe config ``config``'s when given, else a
+    packaged model's (its ``metadata.json``), else (a lang directory) the project's defaults."""
+    if config:
+        return Section("decode", load_config(config)["decode"], source=str(config))
+    if (Path(model_dir) / METADATA_FILE).exists():
+        return read_metadata(model_dir)["decode"]
+    return Section("decode", default_section("decode"))

@@ -17,7 +17,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from asrt.decode.evaluate import decode_and_score
 from asrt.decode.greedy import ctc_greedy
 from asrt.decode.search import HlgDecoder, PinyinDecoder
 from asrt.lang.tokens import TokenTable
@@ -97,6 +96,8 @@ class Recognizer:
     def decode_and_score(self, cuts, split_dir: Path, num_threads: int, desc: str = "decoding") -> dict[str, float]:
         """Stage 7's decoding and scoring of a cut set with features (:func:`asrt.decode.evaluate.decode_and_score`)
         by this model (PyTorch backend), its reports in ``split_dir``."""
+        from asrt.decode.evaluate import decode_and_score  # stage 7's scoring: not needed to serve
+
         if self.model is None:
             raise ValueError("decoding stored features needs the PyTorch backend (model.pt)")
         return decode_and_score(self.model, cuts, self.tokens, self.decoder, split_dir, num_threads, desc)

@@ -17,18 +17,8 @@ from pydantic import BaseModel, Field
 
 from asrt.serving.limits import LimitExceeded
 from asrt.serving.protocol import (
-    FAILED,
-    LEVEL_MESSAGES,
-    OK,
-    ROOT_MESSAGE,
-    UNKNOWN_ROUTE,
-    AsrtResponse,
-    LanguageRequest,
-    PcmRequest,
-    asrt_json,
-    decode_samples,
-    internal_error_message,
-    parse_body,
+    FAILED, LEVEL_MESSAGES, OK, ROOT_MESSAGE, UNKNOWN_ROUTE, AsrtResponse, LanguageRequest, PcmRequest, asrt_json,
+    decode_samples, internal_error_message, parse_body,
 )
 from asrt.serving.service import RecognitionService
 from asrt.serving.workers import Job, Stopped

@@ -47,15 +47,8 @@ from asrt.lang.tokens import TokenTable
 from asrt.models import CtcModel, build_model
 from asrt.models.checkpoint import save_atomic
 from asrt.names import (
-    BLANK_ID,
-    CHECKPOINT_DIR,
-    MODEL_FILE,
-    STEP_CHECKPOINT_GLOB,
-    TENSORBOARD_DIR,
-    TOKENS_FILE,
-    checkpoint_step,
-    epoch_model_path,
-    step_checkpoint_path,
+    BLANK_ID, CHECKPOINT_DIR, MODEL_FILE, STEP_CHECKPOINT_GLOB, TENSORBOARD_DIR, TOKENS_FILE, checkpoint_step,
+    epoch_model_path, step_checkpoint_path,
 )
 from asrt.train.augment import AudioAugmentation, audio_augmentation
 from asrt.train.dataset import CtcDataset
