@@ -51,7 +51,7 @@ def check_recipe_outputs(work: Path, corpus: str) -> dict[str, list]:
     assert not speakers["dev"] & speakers["test"], speakers
     summary = json.loads((work / "exp" / "decode" / "summary.json").read_text())
     for split in ("dev", "test"):
-        assert summary[split]["per"] >= 0 and 0 <= summary[split]["cer"] <= 100, summary
+        assert summary[split]["per"] >= 0 and summary[split]["cer"] >= 0, summary  # insertions can pass 100
         assert (work / "exp" / "decode" / split / "hlg_char.errs.txt").exists()
     row = (work / "RESULTS.md").read_text().split(RESULTS_HEADER)[-1].splitlines()[0]
     assert row.startswith("| ") and "| replica.yaml |" in row, row

@@ -12,7 +12,7 @@ from conftest import section
 
 from asrt.cli import main
 from asrt.decode.greedy import ctc_greedy
-from asrt.decode.search import P2H_PIECE_SYLLABLES, HlgDecoder, PinyinDecoder
+from asrt.decode.search import P2H_PIECE_SYLLABLES, SEARCH_STEP_FRAMES, HlgDecoder, PinyinDecoder
 from asrt.fileio import read_symbol_table
 from asrt.lang.disambig import add_disambig_symbols, write_disambig_lang
 from asrt.lm.graph import build_ctc_topo, compile_hlg
@@ -342,3 +342,16 @@ def test_pinyin_to_text_rejects_unknown_syllable(p2h: PinyinDecoder) -> None:
         p2h.pinyin_to_text(["ni3", "zzz9"])
     with pytest.raises(ValueError, match="<blk>"):
         p2h.pinyin_to_text(["<blk>"])
+
+
+def test_stepped_search_finds_the_same_words_and_can_be_stopped(decoder: HlgDecoder) -> None:
+    x = frames(["<blk>", "ni3", "ni3", "<blk>", "hao3", "hao3", "hao3", "<blk>", "ma5", "<blk>"])
+    steps = []
+    assert decoder.decode(x, lambda: steps.append(1)) == decoder.decode(x)
+    assert len(steps) == -(-len(x) // SEARCH_STEP_FRAMES)
+
+    def stop() -> None:
+        raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        decoder.decode(x, stop)

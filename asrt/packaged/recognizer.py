@@ -118,8 +118,8 @@ class Recognizer:
 
     def recognize(self, samples: np.ndarray, between_pieces: Callable[[], None] | None = None) -> Recognition:
         """Recognise 16 kHz mono float audio of any length (too short for one feature frame: nothing).
-        ``between_pieces`` is called before each piece of long audio (a server's check whether the
-        client still waits: it raises to stop)."""
+        ``between_pieces`` is called before each piece of long audio and as the search of each goes (a
+        server's check whether the client still waits: it raises to stop)."""
         bounds = [0, *split_points(samples, SAMPLE_RATE, self.max_chunk_seconds), len(samples)]
         pinyin, words = [], []
         for start, end in zip(bounds[:-1], bounds[1:]):
@@ -128,7 +128,7 @@ class Recognizer:
             lp = self.log_probs(samples[start:end])
             if self.tokens.units.is_pinyin:
                 pinyin += self.tokens.decode(ctc_greedy(lp))
-            words += self.decoder.decode(lp)
+            words += self.decoder.decode(lp, between_pieces)
         return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
 
     def pinyin_to_text(self, syllables: list[str], between_pieces: Callable[[], None] | None = None) -> str:
