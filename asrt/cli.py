@@ -155,10 +155,34 @@ def cmd_recognize(args) -> int:
             print(f"asrt recognize: error: {e}", file=sys.stderr)
             failed += 1
             continue
+        if args.streaming:
+            print(json.dumps({"file": path, **_recognize_streaming(recognizer, samples, args.chunk_frames)},
+                             ensure_ascii=False), flush=True)
+            continue
         r = recognizer.recognize(samples)
         print(json.dumps({"file": path, "pinyin": r.pinyin, "text": r.text, "duration": round(r.duration, 3)},
                          ensure_ascii=False), flush=True)
     return 1 if failed else 0
+
+
+MICROPHONE_SECONDS = 0.1  # asrt recognize --streaming feeds the audio in pieces this long, as a microphone would
+
+
+def _recognize_streaming(recognizer, samples, chunk_frames: int | None) -> dict:
+    """Stream ``samples`` through ``recognizer`` in microphone-sized pieces, partial results on stderr;
+    the committed segments and their joined text and pinyin."""
+    from asrt.names import SAMPLE_RATE
+
+    stream, segments = recognizer.stream(chunk_frames), []
+    step = int(MICROPHONE_SECONDS * SAMPLE_RATE)
+    pieces = [samples[i: i + step] for i in range(0, len(samples), step)]
+    for results in [*(stream.accept(p) for p in pieces), stream.finish()]:
+        for r in results:
+            if r.final:
+                segments.append({"start": round(r.start, 3), "end": round(r.end, 3), "text": r.text, "pinyin": r.pinyin})
+            print(f"{'final' if r.final else 'partial'} {r.start:.2f}-{r.end:.2f} s: {r.text}", file=sys.stderr)
+    return {"pinyin": [p for s in segments for p in s["pinyin"]], "text": "".join(s["text"] for s in segments),
+            "duration": round(len(samples) / SAMPLE_RATE, 3), "segments": segments}
 
 
 def cmd_export(args) -> None:
@@ -330,6 +354,10 @@ def _add_model_verbs(sub) -> None:
     sp.add_argument("--device", default="cpu")
     sp.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                     help="onnx: model.onnx of an `asrt export` directory, run with onnxruntime")
+    sp.add_argument("--streaming", action="store_true", help="recognise as the audio arrives (a streaming model): "
+                    "partial results on stderr, committed segments in the JSON")
+    sp.add_argument("--chunk-frames", type=int, default=None,
+                    help="with --streaming: model output frames per chunk (default: decode.streaming.chunk_frames)")
     sp.add_argument("files", nargs="+")
     sp = _verb(sub, "export", cmd_export, "export a packaged model to ONNX with tokens.txt and HLG.fst for sherpa-onnx",
                extra="export")
@@ -362,7 +390,8 @@ def _add_service_verbs(sub) -> None:
     sp.add_argument("--port", type=int, default=None, help=f"default: {HTTP_PORT} (http) or {GRPC_PORT} (grpc)")
     sp.add_argument("--level", choices=("all", "speech"), default="all",
                     help="all: characters; speech: tonal pinyin")
-    sp.add_argument("--stream", action="store_true", help="gRPC Stream: send chunks, print every answer")
+    sp.add_argument("--stream", action="store_true", help="stream the audio in chunks (gRPC Stream, or the WebSocket "
+                    "/v1/stream with --protocol http); print every answer")
     sp.add_argument("--chunk-seconds", type=float, default=1.0, help="chunk length with --stream")
     sp.add_argument("files", nargs="+")
     sp = _verb(sub, "p2h", cmd_p2h, "convert tonal pinyin (e.g. ni3 hao3) to characters, or evaluate it (--eval)")
@@ -380,8 +409,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``asrt`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.verb == "client" and args.stream and args.protocol != "grpc":
-        parser.error("--stream needs --protocol grpc")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args) or 0

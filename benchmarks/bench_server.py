@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -25,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from benchlib import machine_header, markdown_table, require_files, run_benchmark
+from benchlib import machine_header, markdown_table, require_files, run_benchmark, start_server
 
 from asrt.audio import load_audio
 from asrt.serving.client import Pcm
@@ -59,33 +57,6 @@ def request_body(path: Path, seconds: float) -> bytes:
     one = np.concatenate([speech, np.zeros(int(0.3 * RATE), dtype=np.float32)])
     samples = np.tile(one, int(np.ceil(seconds * RATE / len(one))))[: int(seconds * RATE)]
     return json.dumps(Pcm.from_float(samples).json_body()).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model_dir: Path, workers: int) -> tuple[subprocess.Popen, str, int]:
-    """``asrt serve`` on free loopback ports; returns the process, its HTTP URL and its gRPC port once
-    /health answers."""
-    port, grpc_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "asrt.cli", "--log-level", "WARNING", "serve", "--model-dir",
-                             str(model_dir), "--host", "127.0.0.1", "--http-port", str(port),
-                             "--grpc-port", str(grpc_port), "--workers", str(workers)])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"asrt serve exited with status {proc.returncode}; see its messages above")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=5).close()
-            return proc, url, grpc_port
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("asrt serve did not answer /health within 300 s")
 
 
 def process_tree(pid: int) -> list[int]:

@@ -1,9 +1,13 @@
-"""Helpers shared by the benchmark scripts: the machine header line, Markdown tables, path checks."""
+"""Helpers shared by the benchmark scripts: the machine header line, Markdown tables, path checks, a server."""
 from __future__ import annotations
 
 import os
 import platform
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -57,3 +61,31 @@ def run_benchmark(main: Callable[[], None], name: str) -> None:
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model_dir: Path, workers: int, *options: str) -> tuple[subprocess.Popen, str, int]:
+    """``asrt serve`` on free loopback ports (with ``options``, e.g. limits); returns the process, its HTTP
+    URL and its gRPC port once /health answers."""
+    port, grpc_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "asrt.cli", "--log-level", "WARNING", "serve", "--model-dir",
+                             str(model_dir), "--host", "127.0.0.1", "--http-port", str(port),
+                             "--grpc-port", str(grpc_port), "--workers", str(workers), *options])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"asrt serve exited with status {proc.returncode}; see its messages above")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=5).close()
+            return proc, url, grpc_port
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("asrt serve did not answer /health within 300 s")

@@ -40,8 +40,10 @@ def run_recipe(work: Path, *args: str, timeout: float = 1800) -> subprocess.Comp
 @pytest.fixture(scope="session")
 def work(tmp_path_factory) -> Path:
     """A mini_cmn CI run through stage 5 (data, lang, features, LM, graph); tests/test_recipe_mini_cmn.py
-    runs the later stages on it."""
-    work = tmp_path_factory.mktemp("mini_cmn")
+    runs the later stages on it. ``ASRT_TEST_WORK=DIR`` reuses the run in DIR (a developer's shortcut:
+    the stages it finished are not run again)."""
+    reuse = os.environ.get("ASRT_TEST_WORK")
+    work = Path(reuse) if reuse else tmp_path_factory.mktemp("mini_cmn")
     run_recipe(work, "--stop-stage", "5")
     return work
 
@@ -88,6 +90,19 @@ def reference(model_dir: Path, utterances: list[Utterance]) -> list[dict]:
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(line) for line in proc.stdout.splitlines()]
     assert all(r["pinyin"] for r in results), results
+    return results
+
+
+@pytest.fixture(scope="session")
+def streaming_reference(model_dir: Path, utterances: list[Utterance]) -> list[dict]:
+    """``asrt recognize --streaming`` on each utterance: what the servers' streams must answer."""
+    cmd = [sys.executable, "-m", "asrt.cli", "recognize", "--streaming", "--model-dir", str(model_dir),
+           *(str(u.path) for u in utterances)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "partial" in proc.stderr, "partial results go to stderr"
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all(r["text"] and r["segments"] for r in results), results
     return results
 
 

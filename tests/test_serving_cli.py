@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import Server, Utterance, free_port, start_server
 
 from asrt.serving.client import HttpClient, Pcm, ServiceError
@@ -32,13 +34,17 @@ def test_http_and_grpc_clients(server: Server, utterances: list[Utterance], refe
     assert json.loads(proc.stdout) == {"file": files[0], "pinyin": reference[0]["pinyin"]}
 
 
-def test_grpc_stream_client(server: Server, utterances: list[Utterance], reference: list[dict]) -> None:
-    proc = client("--protocol", "grpc", "--port", str(server.grpc_port), "--stream", "--chunk-seconds", "1",
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_stream_client(server: Server, utterances: list[Utterance], streaming_reference: list[dict],
+                       protocol: str) -> None:
+    """``asrt client --stream``: gRPC Stream, or the WebSocket /v1/stream with --protocol http."""
+    port = server.grpc_port if protocol == "grpc" else server.http_port
+    proc = client("--protocol", protocol, "--port", str(port), "--stream", "--chunk-seconds", "0.5",
                   str(utterances[0].path))
     assert proc.returncode == 0, proc.stderr
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {a["status_code"] for a in answers[:-1]} == {206000}
-    assert answers[-1]["status_code"] == 200000 and answers[-1]["text"] == reference[0]["text"]
+    assert answers[-1]["status_code"] == 200000 and answers[-1]["text"] == streaming_reference[0]["text"]
 
 
 def test_client_errors(server: Server, utterances: list[Utterance], tmp_path: Path) -> None:

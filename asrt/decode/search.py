@@ -152,13 +152,26 @@ class HlgDecoder(_GraphSearch):
                between_steps: Callable[[], None] | None = None) -> list[str]:
         """Decode one utterance's [T, V] log-softmax outputs into words ([] if nothing survives);
         ``between_steps`` is called as the search goes (:meth:`_search`)."""
+        return self._search(self.scaled(log_probs), between_steps)
+
+    def scaled(self, log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``[T, V]`` log-probs as the search reads them: the blank penalised, then scaled."""
         x = as_matrix(log_probs)
         if self.blank_penalty:
             x = x.copy()
             x[:, BLANK_ID] -= np.float32(self.blank_penalty)
         if self.acoustic_scale != 1.0:
             x = x * np.float32(self.acoustic_scale)
-        return self._search(x, between_steps)
+        return x
+
+    def words(self, word_ids) -> list[str]:
+        """The words of graph output ids (graph symbols dropped)."""
+        return self._words(word_ids)
+
+    @property
+    def fst(self) -> kaldifst.StdVectorFst:
+        """The graph (read-only: shared by every search)."""
+        return self._fst
 
 
 class PinyinDecoder(_GraphSearch):

@@ -14,27 +14,54 @@ from asrt.models.subsampling import Conv1dSubsampling, Conv2dSubsampling
 
 
 class SeparableConvBlock(nn.Module):
-    """Depthwise conv over time, pointwise conv, batch-norm, ReLU, dropout, with a residual connection."""
+    """Depthwise conv over time, pointwise conv, batch-norm, ReLU, dropout, with a residual connection.
 
-    def __init__(self, channels: int, kernel_size: int, dropout: float) -> None:
+    ``lookahead`` None centres the kernel; a number ``r`` lets frame ``t`` see frames up to ``t + r`` only
+    (``kernel_size - 1 - r`` before it), and the block then streams (:meth:`stream`).
+    """
+
+    def __init__(self, channels: int, kernel_size: int, dropout: float, lookahead: int | None = None) -> None:
         super().__init__()
-        self.depthwise = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
+        if lookahead is not None and not 0 <= lookahead < kernel_size:
+            raise ValueError(f"a block's lookahead must be between 0 and {kernel_size - 1}, not {lookahead}")
+        self.pad = (kernel_size // 2, kernel_size // 2) if lookahead is None else (kernel_size - 1 - lookahead, lookahead)
+        self.depthwise = nn.Conv1d(channels, channels, kernel_size, groups=channels)
         self.pointwise = nn.Conv1d(channels, channels, 1)
         self.norm = nn.BatchNorm1d(channels)
         self.dropout = nn.Dropout(dropout)
 
+    def _mix(self, padded: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.norm(self.pointwise(self.depthwise(padded))))
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.pointwise(self.depthwise(x.masked_fill(mask, 0.0))))
-        return x + self.dropout(torch.relu(y))
+        y = self._mix(nn.functional.pad(x.masked_fill(mask, 0.0), self.pad))
+        return x + self.dropout(y)
+
+    def init_stream(self, x: torch.Tensor) -> torch.Tensor:
+        """The stream state for inputs like ``x`` ``[N, C, T]``: the input frames not yet consumed,
+        starting with the left padding (zeros)."""
+        return x.new_zeros(x.size(0), x.size(1), self.pad[0])
+
+    def stream(self, x: torch.Tensor, buf: torch.Tensor, final: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The outputs that the new input frames ``x`` ``[N, C, T]`` complete (``lookahead`` frames later
+        than the input; with ``final``, every remaining one, as the right padding completes them) and the
+        new state."""
+        buf = torch.cat([buf, x] + ([x.new_zeros(x.size(0), x.size(1), self.pad[1])] if final else []), dim=2)
+        ready = buf.size(2) - (self.pad[0] + self.pad[1])
+        if ready <= 0:
+            return x[:, :, :0], buf
+        y = self._mix(buf[:, :, : ready + self.pad[0] + self.pad[1]])
+        return buf[:, :, self.pad[0]: self.pad[0] + ready] + y, buf[:, :, ready:]
 
 
 class Conv2dFrontend(nn.Module):
     """:class:`Conv2dSubsampling` with its output channels first, as the conv blocks take them."""
 
     def __init__(self, num_features: int, channels: int, conv_channels: int,
-                 freq_strides: tuple[int, ...] | None = None) -> None:
+                 freq_strides: tuple[int, ...] | None = None, causal: bool = False) -> None:
         super().__init__()
-        self.conv = Conv2dSubsampling(num_features, channels, conv_channels, factor=8, freq_strides=freq_strides)
+        self.conv = Conv2dSubsampling(num_features, channels, conv_channels, factor=8, freq_strides=freq_strides,
+                                      causal=causal)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``[N, T, F]`` features to ``[N, C, T/8]`` and the new lengths."""
@@ -49,19 +76,34 @@ class TdnnCtc(nn.Module):
     time and frequency with ``frontend_channels`` maps): a 2-D kernel sees a rising or falling harmonic
     the same way at any pitch, which is what a tone is. ``frontend_freq_strides`` sets its convolutions'
     strides over frequency (see :class:`Conv2dSubsampling`).
+
+    ``streaming`` (``{lookahead: R}``) makes the model stream: a causal front-end and blocks that see
+    ``R`` output frames ahead in all (one each in the first ``R`` blocks) and ``kernel_size - 1`` before,
+    so that its outputs streamed chunk by chunk (:meth:`stream`) equal its outputs over the whole input.
     """
 
     def __init__(self, num_features: int, vocab_size: int, channels: int = 256, num_layers: int = 8,
                  kernel_size: int = 5, dropout: float = 0.1, frontend: str = "conv1d",
-                 frontend_channels: int = 32, frontend_freq_strides: tuple[int, ...] | None = None) -> None:
+                 frontend_channels: int = 32, frontend_freq_strides: tuple[int, ...] | None = None,
+                 streaming: dict | None = None) -> None:
         super().__init__()
+        self.streaming = streaming is not None
+        lookahead = int(streaming["lookahead"]) if streaming is not None else 0
+        if self.streaming and frontend != "conv2d":
+            raise ValueError("a streaming tdnn needs frontend: conv2d (its causal front-end)")
+        if not 0 <= lookahead <= num_layers:
+            raise ValueError(f"model.streaming.lookahead must be between 0 and num_layers ({num_layers}), not {lookahead}")
         if frontend == "conv1d":
             self.subsampling = Conv1dSubsampling(num_features, channels)
         elif frontend == "conv2d":
-            self.subsampling = Conv2dFrontend(num_features, channels, frontend_channels, frontend_freq_strides)
+            self.subsampling = Conv2dFrontend(num_features, channels, frontend_channels, frontend_freq_strides,
+                                              causal=self.streaming)
         else:
             raise ValueError(f"tdnn frontend must be conv1d or conv2d, not {frontend!r}")
-        self.blocks = nn.ModuleList(SeparableConvBlock(channels, kernel_size, dropout) for _ in range(num_layers))
+        self.blocks = nn.ModuleList(
+            SeparableConvBlock(channels, kernel_size, dropout, (int(i < lookahead) if self.streaming else None))
+            for i in range(num_layers))
+        self.lookahead = lookahead  # output frames
         self.output = nn.Linear(channels, vocab_size)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,3 +113,30 @@ class TdnnCtc(nn.Module):
         for block in self.blocks:
             x = block(x, mask)
         return self.output(x.transpose(1, 2)).log_softmax(dim=-1), lengths
+
+    @property
+    def subsampling_factor(self) -> int:
+        """Input frames per output frame."""
+        return 8
+
+    def init_stream(self) -> list:
+        """A new stream's state (a streaming model only)."""
+        if not self.streaming:
+            raise ValueError("this tdnn was not built to stream: give it model.streaming (conf/streaming.yaml)")
+        return [self.subsampling.conv.init_stream(), None]
+
+    def stream(self, feats: torch.Tensor, state: list, final: bool = False) -> tuple[torch.Tensor, list]:
+        """CTC log-probs ``[N, T', V]`` of the output frames that the next feature frames ``[N, T, F]`` (``T`` a
+        multiple of 8) complete, and the new state; with ``final`` also the last ``lookahead`` ones."""
+        cache, bufs = state
+        if feats.size(1):
+            x, cache = self.subsampling.conv.stream(feats, cache)
+            x = x.transpose(1, 2)
+        else:
+            x = feats.new_zeros(feats.size(0), self.output.in_features, 0)
+        bufs = bufs or [block.init_stream(x) for block in self.blocks]
+        new_bufs = []
+        for block, buf in zip(self.blocks, bufs):
+            x, buf = block.stream(x, buf, final)
+            new_bufs.append(buf)
+        return self.output(x.transpose(1, 2)).log_softmax(dim=-1), [cache, new_bufs]

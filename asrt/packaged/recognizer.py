@@ -131,6 +131,13 @@ class Recognizer:
             words += self.decoder.decode(lp, between_pieces)
         return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
 
+    def stream(self, chunk_frames: int | None = None, rules=None):
+        """A :class:`asrt.packaged.streaming.RecognitionStream` of this (streaming) model, in chunks of
+        ``chunk_frames`` output frames, with endpoint ``rules`` (defaults: the model's ``decode.streaming``)."""
+        from asrt.packaged.streaming import RecognitionStream
+
+        return RecognitionStream(self, chunk_frames, rules)
+
     def pinyin_to_text(self, syllables: list[str], between_pieces: Callable[[], None] | None = None) -> str:
         """Characters for a pinyin sequence (ASRT's ``/language`` service): tonal, or toneless for a
         toneless-pinyin model; a model of other units has no pinyin to read."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from asrt.audio import float_to_pcm16
 from asrt.names import SAMPLE_RATE
-from asrt.serving.protocol import OK, encode_samples
+from asrt.serving.protocol import FAILED, OK, PARTIAL, encode_samples
 
 
 class ServiceError(RuntimeError):
@@ -69,6 +69,30 @@ class HttpClient:
         if answer.get("status_code") != OK:
             raise ServiceError(f"{self.url}{route} failed ({answer.get('status_code')}): {answer.get('status_message')}")
         return answer["result"]
+
+    def stream(self, chunks: Iterable[Pcm]) -> Iterator[tuple[int, str, str]]:
+        """Send 16 kHz mono PCM chunks over the WebSocket route ``/v1/stream``; yield each answer as gRPC's
+        Stream gives it: (status_code, text, status_message), PARTIAL for partial results."""
+        from websockets.exceptions import WebSocketException
+        from websockets.sync.client import connect
+
+        codes = {"partial": PARTIAL, "final": OK, "error": FAILED}
+        try:
+            with connect(self.url.replace("http", "ws", 1) + "/v1/stream", open_timeout=self.timeout) as ws:
+                for chunk in chunks:
+                    if chunk.sample_rate != SAMPLE_RATE or chunk.channels != 1 or chunk.byte_width != 2:
+                        raise ServiceError("the WebSocket stream takes 16 kHz mono 16-bit PCM")
+                    ws.send(chunk.data)
+                ws.send(json.dumps({"type": "end"}))
+                for message in ws:
+                    answer = json.loads(message)
+                    if answer["type"] == "done":
+                        return
+                    yield codes[answer["type"]], answer.get("text", ""), answer.get("message", "")
+                    if answer["type"] == "error":  # the server closes the stream after it
+                        return
+        except (OSError, WebSocketException) as e:
+            raise ServiceError(f"{self.url}/v1/stream: {e}") from None
 
     def speech(self, pcm: Pcm) -> list[str]:
         """Tonal pinyin of PCM (``POST /speech``)."""

@@ -21,8 +21,9 @@ from asrt.audio import pcm_to_float
 from asrt.names import SAMPLE_RATE
 from asrt.packaged.recognizer import Recognition
 from asrt.serving.proto import add_servicer, messages
-from asrt.serving.protocol import FAILED, OK, RequestError, internal_error_message
-from asrt.serving.service import RecognitionService
+from asrt.serving.limits import LimitExceeded
+from asrt.serving.protocol import FAILED, OK, PARTIAL, RequestError, internal_error_message
+from asrt.serving.service import RecognitionService, StreamHandle
 from asrt.serving.stream import StreamSegmenter
 from asrt.serving.workers import Job, Stopped
 
@@ -114,7 +115,6 @@ class AsrtServicer:
 
     def __init__(self, service: RecognitionService) -> None:
         self.service = service
-        self._streams = threading.BoundedSemaphore(service.limits.max_streams)
 
     def _recognize(self, request, context) -> Recognition:
         return _result(self.service.recognize_pcm(*_pcm(request)), context)
@@ -136,35 +136,55 @@ class AsrtServicer:
         return messages.TextResponse(status_code=OK, text_result=_result(job, context))
 
     def Stream(self, request_iterator, context) -> Iterator:
-        """Partial (206000) and committed (200000) results as chunks arrive; a final 200000 at the end.
+        """Partial (206000) results after every chunk the model completes and committed (200000) ones at
+        each endpoint, then the last committed result at the end (:mod:`asrt.packaged.streaming`). A model
+        that does not stream re-recognises the growing segment instead (:class:`StreamSegmenter`).
 
         A chunk that cannot be used, a stream over the server's limits (streams open at once, seconds of
         audio, seconds without a chunk) ends the stream with a 500000 response that says why.
         """
         limits = self.service.limits
-        if not self._streams.acquire(blocking=False):
+        try:
+            handle = self.service.open_stream()
+        except LimitExceeded as e:
             log.warning("gRPC Stream refused: %d streams are open", limits.max_streams)
-            yield messages.TextResponse(status_code=FAILED, status_message=(
-                f"This server already has {limits.max_streams} streams open, its limit; try again later."))
+            yield messages.TextResponse(status_code=FAILED, status_message=str(e))
             return
         try:
-            yield from self._stream(request_iterator, context)
+            yield from self._answered(self._stream(handle, request_iterator, context), context)
         finally:
-            self._streams.release()
+            handle.close()
 
-    def _stream(self, request_iterator, context) -> Iterator:
+    def _stream(self, handle: StreamHandle, request_iterator, context) -> Iterator:
+        limits = self.service.limits
+        chunks = _chunks(request_iterator, limits.stream_idle_seconds)
+        if handle.worker is None:
+            yield from self._segmented(chunks, context)
+            return
+        for request in chunks:
+            for result in _result(handle.accept(pcm_to_float(*_pcm(request))), context):
+                yield messages.TextResponse(status_code=OK if result.final else PARTIAL, text_result=result.text)
+        for result in _result(handle.finish(), context):
+            yield messages.TextResponse(status_code=OK, text_result=result.text)
+
+    def _segmented(self, chunks: Iterator, context) -> Iterator:
         limits = self.service.limits
         segmenter = StreamSegmenter(lambda samples: _result(self.service.recognize_samples(samples), context).text)
         seconds = 0.0
+        for request in chunks:
+            samples = pcm_to_float(*_pcm(request))
+            seconds += len(samples) / SAMPLE_RATE
+            limits.check_audio_seconds(seconds)
+            for code, text in segmenter.feed(samples):
+                yield messages.TextResponse(status_code=code, text_result=text)
+        code, text = segmenter.finish()
+        yield messages.TextResponse(status_code=code, text_result=text)
+
+    def _answered(self, responses: Iterator, context) -> Iterator:
+        """``responses``, ended by a 500000 response that says why when the stream fails."""
+        limits = self.service.limits
         try:
-            for request in _chunks(request_iterator, limits.stream_idle_seconds):
-                samples = pcm_to_float(*_pcm(request))
-                seconds += len(samples) / SAMPLE_RATE
-                limits.check_audio_seconds(seconds)
-                for code, text in segmenter.feed(samples):
-                    yield messages.TextResponse(status_code=code, text_result=text)
-            code, text = segmenter.finish()
-            yield messages.TextResponse(status_code=code, text_result=text)
+            yield from responses
         except _StreamIdle:
             log.info("gRPC Stream: nothing received for %g s; closing it", limits.stream_idle_seconds)
             yield messages.TextResponse(status_code=FAILED, status_message=(

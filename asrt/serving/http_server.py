@@ -21,6 +21,7 @@ from asrt.serving.protocol import (
     decode_samples, internal_error_message, parse_body,
 )
 from asrt.serving.service import RecognitionService
+from asrt.serving.websocket import add_stream_route
 from asrt.serving.workers import Job, Stopped
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Health(BaseModel):
 
     status: str = Field(examples=["ok"])
     model: str = Field(description="acoustic model of the packaged model directory", examples=["tdnn"])
+    streaming: bool = Field(description="whether the model streams (WebSocket /v1/stream, gRPC Stream)")
+    streams: int = Field(description="streams open now (gRPC and WebSocket)")
 
 
 def asrt_response(result: list[str] | str, status_code: int = OK, status_message: str = "") -> Response:
@@ -192,6 +195,7 @@ def create_app(service: RecognitionService) -> Callable:
                   description="Mandarin speech recognition; ASRT-compatible routes plus `/v1/recognize`.")
     _add_asrt_routes(app, service)
     _add_v1_routes(app, service)
+    add_stream_route(app, service)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
                    include_in_schema=False)
@@ -281,4 +285,5 @@ def _add_v1_routes(app: FastAPI, service: RecognitionService) -> None:
 
     @app.get("/health", response_model=Health, tags=["v1"], summary="Whether the service is up")
     async def health() -> Health:
-        return Health(status="ok", model=service.model_name)
+        return Health(status="ok", model=service.model_name, streaming=service.streaming,
+                      streams=service.streams_open)

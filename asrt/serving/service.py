@@ -7,7 +7,9 @@ was submitted fails with :class:`~asrt.serving.workers.Stopped`.
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -15,11 +17,12 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from asrt.names import SAMPLE_RATE
-from asrt.serving.limits import ServeLimits
-from asrt.serving.workers import Job, Stopped, WorkerPool, should_stop, worker_model
+from asrt.serving.limits import LimitExceeded, ServeLimits
+from asrt.serving.workers import Job, Stopped, WorkerPool, should_stop, worker_model, worker_streams
 
 if TYPE_CHECKING:
     from asrt.packaged.recognizer import Recognition
+    from asrt.packaged.streaming import StreamResult
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,74 @@ def _pinyin_to_text(syllables: list[str]) -> str:
     return worker_model().pinyin_to_text(syllables, between_pieces=_stop_check)
 
 
+def _model_streams() -> bool:
+    from asrt.models.streaming import is_streaming
+
+    model = worker_model().model
+    return model is not None and is_streaming(model)
+
+
+def _worker_stream(stream_id: int):
+    try:
+        return worker_streams()[stream_id]
+    except KeyError:
+        raise RuntimeError("this stream's recognition worker was restarted; its audio is lost") from None
+
+
+def _stream_open(stream_id: int) -> None:
+    worker_streams()[stream_id] = worker_model().stream()
+
+
+def _stream_accept(stream_id: int, samples: np.ndarray) -> list[StreamResult]:
+    return _worker_stream(stream_id).accept(samples, between_steps=_stop_check)
+
+
+def _stream_finish(stream_id: int) -> list[StreamResult]:
+    results = _worker_stream(stream_id).finish(between_steps=_stop_check)
+    del worker_streams()[stream_id]
+    return results
+
+
+def _stream_close(stream_id: int) -> None:
+    worker_streams().pop(stream_id, None)
+
+
+def _open_streams() -> int:
+    return len(worker_streams())
+
+
+class StreamHandle:
+    """One open stream, held by one worker (its model state and search live there): every call returns a
+    :class:`Job` whose result is a list of :class:`~asrt.packaged.streaming.StreamResult`. :meth:`close`
+    (always, at the end) frees its state and its place among the server's streams."""
+
+    def __init__(self, service: RecognitionService, worker: int, stream_id: int) -> None:
+        self._service, self.worker, self.id = service, worker, stream_id
+        self.seconds = 0.0
+        self._closed = False
+
+    def _submit(self, fn: Callable, *args) -> Job:
+        if self.worker is None:
+            raise ValueError("this model does not stream (it was trained without model.streaming)")
+        return self._service._submit(fn, self.id, *args, worker=self.worker)
+
+    def accept(self, samples: np.ndarray) -> Job:
+        """Recognise the next 16 kHz mono float samples (refused past ``max_audio_seconds`` in all)."""
+        self._service.limits.check_audio_seconds(self.seconds + len(samples) / SAMPLE_RATE)
+        self.seconds += len(samples) / SAMPLE_RATE
+        return self._submit(_stream_accept, samples)
+
+    def finish(self) -> Job:
+        """The audio ended: the last results."""
+        return self._submit(_stream_finish)
+
+    def close(self) -> None:
+        """Free the stream (safe more than once; a finished stream's state is already gone)."""
+        if not self._closed:
+            self._closed = True
+            self._service._stream_closed(self)
+
+
 class RecognitionService:
     """``workers`` processes that recognise requests within ``limits``, each with ``torch_threads`` torch
     threads. A worker that dies (killed, out of memory) fails the request it held and is replaced."""
@@ -62,14 +133,55 @@ class RecognitionService:
         self.limits = limits
         self._pool = WorkerPool(str(model_dir), workers, torch_threads)
         self.model_name = self._pool.model_name
-        log.info("Loaded %s (%s) in %d recognition worker(s)", model_dir, self.model_name, workers)
+        self.streaming = self._pool.submit(_model_streams).future.result()
+        self._stream_ids = itertools.count(1)
+        self._streams_lock = threading.Lock()
+        self._streams_per_worker = [0] * self._pool.size
+        self._streams_open = 0
+        log.info("Loaded %s (%s%s) in %d recognition worker(s)", model_dir, self.model_name,
+                 ", streaming" if self.streaming else "", workers)
 
-    def _submit(self, fn: Callable, *args, audio_seconds: float = 0.0) -> Job:
+    def _submit(self, fn: Callable, *args, audio_seconds: float = 0.0, worker: int | None = None) -> Job:
         """Run ``fn(*args)`` (a module-level function) in a worker, within ``request_seconds``; long audio
         queues behind shorter requests that arrive up to ``QUEUE_DELAY_PER_AUDIO_SECOND`` x its seconds
         later. (A client's own deadline ends its call, which withdraws the job.)"""
         return self._pool.submit(fn, *args, deadline=time.monotonic() + self.limits.request_seconds,
-                                 delay=QUEUE_DELAY_PER_AUDIO_SECOND * audio_seconds)
+                                 delay=QUEUE_DELAY_PER_AUDIO_SECOND * audio_seconds, worker=worker)
+
+    def open_stream(self) -> StreamHandle:
+        """A place among the server's ``max_streams`` streams (LimitExceeded when none is free) and, for a
+        streaming model, a stream on the worker that holds the fewest (``handle.worker``; None for a model
+        that does not stream). The caller closes it (:meth:`StreamHandle.close`)."""
+        with self._streams_lock:
+            if self._streams_open >= self.limits.max_streams:
+                raise LimitExceeded(f"This server already has {self.limits.max_streams} streams open, its limit; "
+                                    "try again later.")
+            self._streams_open += 1
+            worker = None
+            if self.streaming:
+                worker = min(range(len(self._streams_per_worker)), key=self._streams_per_worker.__getitem__)
+                self._streams_per_worker[worker] += 1
+        handle = StreamHandle(self, worker, next(self._stream_ids))
+        if worker is not None:
+            handle._submit(_stream_open)  # jobs of one worker run in order: no need to wait for it
+        return handle
+
+    def _stream_closed(self, handle: StreamHandle) -> None:
+        if handle.worker is not None:
+            self._pool.submit(_stream_close, handle.id, worker=handle.worker)
+        with self._streams_lock:
+            self._streams_open -= 1
+            if handle.worker is not None:
+                self._streams_per_worker[handle.worker] -= 1
+
+    @property
+    def streams_open(self) -> int:
+        """Streams open now."""
+        return self._streams_open
+
+    def open_streams_in_workers(self) -> list[int]:
+        """How many streams each worker holds state for (what :meth:`StreamHandle.close` frees)."""
+        return [self._pool.submit(_open_streams, worker=w).future.result() for w in range(self._pool.size)]
 
     def recognize_samples(self, samples: np.ndarray) -> Job:
         """Recognise 16 kHz mono float samples (a piece of a stream: no length check)."""

@@ -13,12 +13,12 @@ process would take turns instead of using the cores.
 from __future__ import annotations
 
 import ctypes
+import heapq
 import itertools
 import logging
 import math
 import multiprocessing
 import pickle
-import queue
 import signal
 import threading
 import time
@@ -71,6 +71,11 @@ def should_stop() -> bool:
     return flag is not None and flag.value == job_id
 
 
+def worker_streams() -> dict:
+    """In a worker: the streams it holds, by stream id (:class:`asrt.packaged.streaming.RecognitionStream`)."""
+    return _state.setdefault("streams", {})
+
+
 def worker_model():
     """In a worker: the loaded :class:`asrt.packaged.recognizer.Recognizer` (or the error that loading raised)."""
     if "error" in _state:
@@ -88,6 +93,7 @@ def _worker_main(conn: Connection, flag, model_dir: str, torch_threads: int) -> 
     bound_heap()
     torch.set_num_threads(torch_threads)
     _state["flag"] = flag
+    _state["streams"] = {}
     try:
         _state["model"] = Recognizer(model_dir)
         conn.send((True, str(_state["model"].metadata["model"])))
@@ -153,11 +159,35 @@ class Job:
             self.future.set_exception(value)
 
 
+class _JobQueue:
+    """Jobs in order of ``(when it may start, job id)``: one queue any worker takes from, and one per worker
+    for the jobs that must run where their state is (a stream's chunks); a worker takes the earliest job of
+    the two. ``None`` as a job is a worker's end marker."""
+
+    def __init__(self, workers: int) -> None:
+        self._ready = threading.Condition()
+        self._shared: list = []
+        self._own: list[list] = [[] for _ in range(workers)]
+
+    def put(self, entry: tuple, worker: int | None = None) -> None:
+        with self._ready:
+            heapq.heappush(self._shared if worker is None else self._own[worker], entry)
+            self._ready.notify_all()
+
+    def get(self, worker: int):
+        """The next job for ``worker`` (waits for one)."""
+        with self._ready:
+            while not (self._shared or self._own[worker]):
+                self._ready.wait()
+            heads = [q for q in (self._own[worker], self._shared) if q]
+            return heapq.heappop(min(heads, key=lambda q: q[0][:2]))[2]
+
+
 class _Worker:
-    """A worker process and the server thread that feeds it jobs from the shared queue, replacing the
+    """A worker process and the server thread that feeds it jobs from the job queue, replacing the
     process when it dies or must be killed."""
 
-    def __init__(self, index: int, jobs: queue.PriorityQueue, start: Callable[[Connection, Any], multiprocessing.Process]) -> None:
+    def __init__(self, index: int, jobs: _JobQueue, start: Callable[[Connection, Any], multiprocessing.Process]) -> None:
         self.index = index
         self._jobs = jobs
         self._start = start
@@ -234,7 +264,7 @@ class _Worker:
             log.error("Recognition worker %d could not load the model again: %s", self.index, e)
 
     def _serve(self) -> None:
-        while (job := self._jobs.get()[2]) is not None:
+        while (job := self._jobs.get(self.index)) is not None:
             reason = job.stop_reason()
             if reason:  # withdrawn or expired while it waited: nothing to run
                 job.finish(False, Stopped(reason))
@@ -266,7 +296,7 @@ class WorkerPool:
             process.start()
             return process
 
-        self._jobs: queue.PriorityQueue = queue.PriorityQueue()  # (when it may start, job id, job)
+        self._jobs = _JobQueue(workers)
         self._workers = [_Worker(i, self._jobs, start) for i in range(workers)]
         try:
             for worker in self._workers:  # the processes load the model at the same time
@@ -278,17 +308,23 @@ class WorkerPool:
             worker.start()
         self.model_name = self._workers[0].model_name
 
-    def submit(self, fn: Callable, *args, deadline: float | None = None, delay: float = 0.0) -> Job:
-        """Queue ``fn(*args)`` (a module-level function, run in a worker) and return its job. Jobs start in
-        the order of their submission time plus ``delay`` seconds (so that costly work can yield to cheap
-        work submitted up to ``delay`` later)."""
+    @property
+    def size(self) -> int:
+        """The number of worker processes."""
+        return len(self._workers)
+
+    def submit(self, fn: Callable, *args, deadline: float | None = None, delay: float = 0.0,
+               worker: int | None = None) -> Job:
+        """Queue ``fn(*args)`` (a module-level function, run in a worker: worker number ``worker`` when
+        given) and return its job. Jobs start in the order of their submission time plus ``delay`` seconds
+        (so that costly work can yield to cheap work submitted up to ``delay`` later)."""
         job = Job(fn, args, deadline)
-        self._jobs.put((time.monotonic() + delay, job.id, job))
+        self._jobs.put((time.monotonic() + delay, job.id, job), worker)
         return job
 
     def close(self) -> None:
         """Finish the queued jobs, then stop the workers."""
-        for _ in self._workers:
-            self._jobs.put((math.inf, 0, None))  # each feeder thread takes one end marker, after every job
+        for worker in self._workers:
+            self._jobs.put((math.inf, 0, None), worker.index)  # each feeder thread's end marker, after every job
         for worker in self._workers:
             worker.join()

@@ -1,0 +1,140 @@
+"""Streaming recognition: streamed features, model outputs and searches equal the whole-utterance ones, and
+the endpoint rules hold on hand-made posteriors (docs/streaming.md)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asrt.decode.greedy import ctc_greedy
+from asrt.decode.search import HlgDecoder
+from asrt.decode.streaming import EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules
+from asrt.features.extract import make_extractor
+from asrt.features.online import OnlineFeatures, check_streamable
+from asrt.models import build_model
+from asrt.models.streaming import ChunkStream
+from tests.conftest import section
+
+SHERPA_RULES = section("decode")["streaming"]
+
+
+@pytest.mark.parametrize("kind", ["fbank", "spectrogram"])
+@pytest.mark.parametrize("piece", [1, 160, 333, 3200, 10 ** 6])
+def test_streamed_features_equal_the_whole_utterances(kind, piece):
+    extractor = make_extractor(section("features", type=kind))
+    rng = np.random.default_rng(piece)
+    for n in (32077, 4999, 700):
+        audio = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        online = OnlineFeatures(extractor)
+        streamed = np.concatenate([*(online.accept(audio[i:i + piece]) for i in range(0, n, piece)), online.finish()])
+        whole = extractor.extract(audio, 16000)
+        assert streamed.shape == whole.shape
+        assert np.abs(streamed - whole).max() < 1e-4
+
+
+def test_pitch_features_are_refused_for_streaming():
+    with pytest.raises(ValueError, match="do not stream"):
+        check_streamable(section("features", pitch=True))
+
+
+def _random_streaming_tdnn(lookahead: int) -> torch.nn.Module:
+    torch.manual_seed(lookahead)
+    model = build_model("tdnn", 80, 40, channels=32, num_layers=4, kernel_size=5, frontend="conv2d",
+                        frontend_channels=8, streaming={"lookahead": lookahead})
+    for m in model.modules():  # batch-norm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("lookahead", [0, 1, 3])
+@pytest.mark.parametrize("chunk_frames", [1, 4, 16])
+def test_streamed_model_outputs_equal_the_whole_utterances(lookahead, chunk_frames):
+    model = _random_streaming_tdnn(lookahead)
+    feats = torch.randn(237, 80)
+    with torch.no_grad():
+        whole, lengths = model(feats.unsqueeze(0), torch.tensor([237]))
+    stream, pieces = ChunkStream(model, chunk_frames), []
+    for start in range(0, 237, 13):  # pieces that do not line up with chunks
+        pieces.append(stream.accept(feats[start:start + 13]))
+        assert sum(len(p) for p in pieces) <= max(0, (start + 13) // 8 - lookahead)  # nothing early
+    pieces.append(stream.finish())
+    streamed = torch.cat(pieces)
+    assert streamed.shape == whole[0, : lengths[0]].shape == (29, 40)
+    assert (streamed - whole[0]).abs().max() < 1e-4
+
+
+def test_a_model_that_does_not_stream_is_refused():
+    model = build_model("tdnn", 80, 40, channels=32, num_layers=2, frontend="conv2d", frontend_channels=8)
+    with pytest.raises(ValueError, match="does not stream"):
+        ChunkStream(model, 4)
+
+
+def _posteriors(best: list[int], vocab: int = 5) -> np.ndarray:
+    x = np.full((len(best), vocab), -10.0, dtype=np.float32)
+    x[np.arange(len(best)), best] = 0.0
+    return x
+
+
+def test_endpoint_rules_on_hand_made_posteriors():
+    rules = endpoint_rules(SHERPA_RULES)
+    assert rules[1] == EndpointRule(True, 1.2, 0.0)
+    frame = 0.08
+
+    def first_endpoint(best: list[int]) -> int | None:
+        greedy = GreedyStream()
+        for t, row in enumerate(_posteriors(best)):
+            greedy.accept(row[None])
+            if endpoint_reached(rules, greedy, frame):
+                return t + 1
+        return None
+
+    # Silence alone: rule 1 at 2.4 s (30 frames); after a token: rule 2 at 1.2 s of trailing blanks (15 frames).
+    assert first_endpoint([0] * 40) == 30
+    assert first_endpoint([0, 3, 3, 0, 2] + [0] * 20) == 5 + 15
+    # A repeated non-blank token is not silence; rule 3 ends any segment at 20 s (250 frames).
+    assert first_endpoint([0, 1] + [2] * 300) == 250
+    with pytest.raises(ValueError, match="every segment"):
+        endpoint_rules({"endpoint_rules": [{"must_contain_nonsilence": False, "min_trailing_silence": 0,
+                                            "min_utterance_length": 0}]})
+
+
+def test_streamed_greedy_tokens_equal_offline_greedy():
+    rng = np.random.default_rng(0)
+    x = np.log(rng.dirichlet(np.ones(6) * 0.3, size=200)).astype(np.float32)
+    greedy = GreedyStream()
+    for start in range(0, 200, 7):
+        greedy.accept(x[start:start + 7])
+    assert greedy.tokens == ctc_greedy(x)
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_dir):
+    from asrt.packaged.recognizer import Recognizer
+
+    return Recognizer(model_dir)
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 4, 16])
+def test_streamed_recognition_equals_offline_on_the_ci_model(recognizer, model_dir, utterances, chunk_frames):
+    """Greedy pinyin and the HLG 1-best of the CI model (a streaming tdnn), streamed in chunks of 1, 4 and 16
+    output frames without endpoints, equal offline greedy and HLG decoding of the same model."""
+    hlg = HlgDecoder.from_dir(model_dir, recognizer.metadata["decode"], method="hlg")
+    for utt in utterances:
+        samples, _ = sf.read(utt.path, dtype="float32")
+        offline = recognizer.log_probs(samples)
+        stream = recognizer.stream(chunk_frames, rules=[])
+        stream._search = HlgStream(hlg)  # the 1-best search (the CI model packages method rescore)
+        results = [r for i in range(0, len(samples), 1600) for r in stream.accept(samples[i:i + 1600])]
+        results += stream.finish()
+        final = [r for r in results if r.final]
+        assert len(final) == 1 and all(not r.final for r in results[:-1])
+        assert final[0].pinyin == recognizer.tokens.decode(ctc_greedy(offline))
+        assert final[0].text == "".join(hlg.decode(offline))
+        assert final[0].text, "the CI model recognises something"
+        # A partial result after every piece of audio that completed a chunk
+        chunks = len(samples) / 16000 / (0.08 * chunk_frames)
+        assert len([r for r in results if not r.final]) >= min(chunks, len(samples) / 1600) - 3
