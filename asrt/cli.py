@@ -186,7 +186,16 @@ def _recognize_streaming(recognizer, samples, chunk_frames: int | None) -> dict:
 
 
 def cmd_export(args) -> None:
-    """ONNX model, tokens.txt and HLG.fst for sherpa-onnx (and asrt recognize --backend onnx)."""
+    """ONNX model, tokens.txt and HLG.fst for sherpa-onnx (and asrt recognize --backend onnx); with
+    ``--streaming``, the streaming model for sherpa-onnx's OnlineRecognizer."""
+    if args.streaming:
+        from asrt.packaged.online_export import export_streaming
+
+        metadata = export_streaming(Path(args.model_dir), Path(args.out), args.chunk_frames, args.tolerance)
+        logging.info("Exported to %s for sherpa-onnx's %s (streamed log-probs within %.1e of ChunkStream's; "
+                     "feed %.2f s of silence before input_finished)", args.out, metadata["sherpa_onnx"]["factory"],
+                     metadata["onnx"]["max_abs_diff"], metadata["sherpa_onnx"]["tail_padding_seconds"])
+        return
     from asrt.packaged.export import export_model
 
     metadata = export_model(Path(args.model_dir), Path(args.out), args.tolerance)
@@ -365,6 +374,10 @@ def _add_model_verbs(sub) -> None:
     sp.add_argument("--out", required=True, help="directory to write")
     sp.add_argument("--tolerance", type=float, default=1e-4,
                     help="largest accepted difference between ONNX and PyTorch log-probs")
+    sp.add_argument("--streaming", action="store_true", help="a streaming model for sherpa-onnx's OnlineRecognizer "
+                    "(zipformer2_ctc layout, asrt/packaged/online_export.py, docs/streaming.md)")
+    sp.add_argument("--chunk-frames", type=int, default=None,
+                    help="with --streaming: model output frames per chunk (default: decode.streaming.chunk_frames)")
 
 
 def _add_service_verbs(sub) -> None:

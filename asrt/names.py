@@ -44,6 +44,7 @@ MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
 ONNX_MODEL_FILE = "model.onnx"
+STREAMING_ONNX_MODEL_FILE = "model-streaming.onnx"  # asrt export --streaming; not model.onnx, which the ONNX backend runs offline
 SUMMARY_FILE = "summary.json"  # exp/<config>/decode/summary.json: stage 7's scores
 SPLIT_SUMMARY_FILE = "summary.txt"  # exp/<config>/decode/<split>/summary.txt: one split's scores, for people
 DECODE_DIR = "decode"

@@ -69,6 +69,8 @@ def test_mini_cmn_variants_are_default_plus_what_they_change():
         {k: v for k, v in default.items() if k not in ("lang", "lm", "decode")}
     assert bpe["lm"] == {**default["lm"], "unit": "char"}
     assert bpe["lang"]["units"] == "bpe" and bpe["decode"]["blank_penalty"] == 8.0
+    streaming = load_config(conf / "streaming.yaml")
+    assert streaming == {**default, "model": {**default["model"], "streaming": {"lookahead": 1}}}
 
 
 def _repeated(layer: dict, before: dict, prefix: str = "") -> list[str]:

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """Keep the dynamo exporter's progress lines, optimiser logs and deprecation warnings off the console."""
     loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
     levels = [lg.level for lg in loggers]
@@ -77,7 +77,7 @@ def export_onnx(model: CtcModel, path: Path, num_features: int, metadata: dict[s
     batch = torch.export.Dim("batch", min=1, max=1024)
     time = torch.export.Dim("time", min=MIN_FRAMES, max=1_000_000)
     path = Path(path)
-    with atomic_path(path) as tmp, _quiet_exporter():
+    with atomic_path(path) as tmp, quiet_exporter():
         torch.onnx.export(model, example, str(tmp), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                           opset_version=ONNX_OPSET, dynamo=True, external_data=False, verbose=False,
                           dynamic_shapes={"feats": {0: batch, 1: time}, "lengths": {0: batch}})

@@ -71,9 +71,11 @@ from asrt.fileio import atomic_path, read_symbol_table, scratch_path, write_text
 from asrt.models import CtcModel
 from asrt.models.streaming import ChunkStream, is_streaming
 from asrt.models.tdnn import TdnnCtc
-from asrt.names import BLANK_ID, HLG_FILE, METADATA_FILE, MODEL_FILE, TOKENS_FILE, WORDS_FILE
+from asrt.names import (
+    BLANK_ID, HLG_FILE, METADATA_FILE, MODEL_FILE, STREAMING_ONNX_MODEL_FILE, TOKENS_FILE, WORDS_FILE,
+)
 from asrt.packaged.export import (
-    LOG_PROB_FLOOR, ONNX_OPSET, SHERPA_BEAM, TOLERANCE, _quiet_exporter, hlg_with_blank_penalty,
+    LOG_PROB_FLOOR, ONNX_OPSET, SHERPA_BEAM, TOLERANCE, hlg_with_blank_penalty, quiet_exporter,
     sherpa_onnx_compatibility,
 )
 from asrt.packaged.onnx_model import onnx_session
@@ -82,7 +84,6 @@ from asrt.packaged.package import read_metadata
 FRONTEND_CACHE_SHAPE = (128, 3, 19)  # zipformer2's embed_states of one stream (online-zipformer2-ctc-model.cc)
 NO_FRAME_LOG_PROB = -1e4  # the non-blank log-probs of an output frame before the stream's first
 SHERPA_FACTORY = "OnlineRecognizer.from_zipformer2_ctc"
-STREAMING_ONNX_FILE = "model-streaming.onnx"  # not model.onnx: asrt's ONNX backend would run it as the offline graph
 
 _BUFFER = 4  # block_buffer_j's place among layer j's six states
 
@@ -189,7 +190,7 @@ def export_streaming_onnx(graph: StreamingCtcGraph, path: Path) -> Path:
               for s in specs]
     batch = torch.export.Dim("batch", min=1, max=1024)
     dynamic = ({0: batch}, tuple({s.batch_axis: batch} for s in specs))  # (x, *states)
-    with atomic_path(path) as tmp, _quiet_exporter():
+    with atomic_path(path) as tmp, quiet_exporter():
         torch.onnx.export(graph.eval(), (x, *states), str(tmp), input_names=["x", *(s.name for s in specs)],
                           output_names=["log_probs", *(f"new_{s.name}" for s in specs)], opset_version=ONNX_OPSET,
                           dynamo=True, external_data=False, verbose=False, dynamic_shapes=dynamic)
@@ -309,8 +310,8 @@ def _export_streaming_into(model_dir: Path, tmp: Path, metadata: dict, chunk_fra
     graph = StreamingCtcGraph(model, chunk_frames)
     log.info("Exporting %s to ONNX for sherpa-onnx's OnlineRecognizer (chunks of %d output frames)",
              model_dir / MODEL_FILE, chunk_frames)
-    export_streaming_onnx(graph, tmp / STREAMING_ONNX_FILE)
-    diff = check_streaming_onnx(graph, tmp / STREAMING_ONNX_FILE, tolerance=tolerance)
+    export_streaming_onnx(graph, tmp / STREAMING_ONNX_MODEL_FILE)
+    diff = check_streaming_onnx(graph, tmp / STREAMING_ONNX_MODEL_FILE, tolerance=tolerance)
     log.info("Streamed ONNX log-probs differ from ChunkStream's by at most %.2e (above %g), %.2e relative",
              diff["max_abs_diff"], LOG_PROB_FLOOR, diff["max_rel_diff"])
     for name in (TOKENS_FILE, WORDS_FILE):
@@ -333,7 +334,7 @@ def _export_streaming_into(model_dir: Path, tmp: Path, metadata: dict, chunk_fra
 
 def _export_sections(graph: StreamingCtcGraph, diff: dict, problem: str | None, max_active: int) -> dict:
     """The export's ``onnx`` and ``sherpa_onnx`` sections of metadata.json: what an app needs to run it."""
-    return {"onnx": {"opset": ONNX_OPSET, "file": STREAMING_ONNX_FILE, "chunk_frames": graph.chunk_frames,
+    return {"onnx": {"opset": ONNX_OPSET, "file": STREAMING_ONNX_MODEL_FILE, "chunk_frames": graph.chunk_frames,
                      "lookahead": graph.model.encoder.lookahead, "states": [s.name for s in graph.state_specs()],
                      **diff, **graph.sherpa_metadata()},
             "sherpa_onnx": {"factory": SHERPA_FACTORY, "feature_dim": graph.num_features, "ctc_max_active": max_active,

@@ -7,7 +7,7 @@ The model keeps its context across endpoints (it is one stream of audio); the se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -17,9 +17,6 @@ from asrt.decode.streaming import EndpointRule, GreedyStream, HlgStream, endpoin
 from asrt.features.online import OnlineFeatures, check_streamable
 from asrt.models.streaming import ChunkStream
 from asrt.names import SAMPLE_RATE
-
-if TYPE_CHECKING:
-    from asrt.packaged.recognizer import Recognizer
 
 FRAME_SECONDS = 0.01  # feature frame shift
 
@@ -39,9 +36,10 @@ class StreamResult:
 class RecognitionStream:
     """One client's audio, recognised as it arrives: :meth:`accept` samples, :meth:`finish` at the end."""
 
-    def __init__(self, recognizer: Recognizer, chunk_frames: int | None = None,
+    def __init__(self, recognizer, chunk_frames: int | None = None,
                  rules: list[EndpointRule] | None = None) -> None:
-        """``chunk_frames`` and ``rules`` (``[]``: no endpoints) default to the model's ``decode.streaming``."""
+        """``recognizer``: an :class:`asrt.packaged.recognizer.Recognizer` (``Recognizer.stream()`` makes one).
+        ``chunk_frames`` and ``rules`` (``[]``: no endpoints) default to the model's ``decode.streaming``."""
         if recognizer.model is None:
             raise ValueError("streaming recognition runs the PyTorch model (model.pt), not model.onnx")
         streaming = Section("decode.streaming", recognizer.metadata["decode"]["streaming"])

@@ -23,7 +23,7 @@ class ServeLimits:
     max_audio_seconds: float = field(metadata={"help": "longest audio per request or gRPC Stream, in seconds"})
     max_body_mb: float = field(metadata={"help": "largest HTTP request body or gRPC message, in MiB"})
     request_seconds: float = field(metadata={"help": "seconds a request may wait and run before it fails"})
-    max_streams: int = field(metadata={"help": "gRPC Streams open at once"})
+    max_streams: int = field(metadata={"help": "streams (gRPC Stream and WebSocket) open at once"})
     stream_idle_seconds: float = field(metadata={"help": "seconds a gRPC Stream may send nothing before it is closed"})
     header_seconds: float = field(metadata={"help": "seconds for an HTTP request's headers to arrive"})
     body_seconds: float = field(metadata={"help": "seconds for an HTTP request's body to arrive after its headers"})
