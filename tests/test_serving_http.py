@@ -223,7 +223,7 @@ def test_v1_recognize_without_a_file(server: Server) -> None:
 
 def test_health_and_openapi(server: Server) -> None:
     status, _, body = get(server, "/health")
-    assert status == 200 and json.loads(body) == {"status": "ok", "model": "tdnn"}
+    assert status == 200 and json.loads(body) == {"status": "ok", "model": "tdnn", "streaming": True, "streams": 0}
     spec = json.loads(get(server, "/openapi.json")[2])
     assert {"/", "/speech", "/all", "/language", "/v1/recognize", "/health"} <= set(spec["paths"])
     speech_body = spec["paths"]["/speech"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -9,7 +9,9 @@ import torch
 
 from asrt.decode.greedy import ctc_greedy
 from asrt.decode.search import HlgDecoder
-from asrt.decode.streaming import EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules
+from asrt.decode.streaming import (
+    EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules, frames_to_endpoint,
+)
 from asrt.features.extract import make_extractor
 from asrt.features.online import OnlineFeatures, check_streamable
 from asrt.models import build_model
@@ -93,10 +95,15 @@ def test_endpoint_rules_on_hand_made_posteriors():
         return None
 
     # Silence alone: rule 1 at 2.4 s (30 frames); after a token: rule 2 at 1.2 s of trailing blanks (15 frames).
-    assert first_endpoint([0] * 40) == 30
-    assert first_endpoint([0, 3, 3, 0, 2] + [0] * 20) == 5 + 15
-    # A repeated non-blank token is not silence; rule 3 ends any segment at 20 s (250 frames).
-    assert first_endpoint([0, 1] + [2] * 300) == 250
+    cases = {30: [0] * 40, 5 + 15: [0, 3, 3, 0, 2] + [0] * 20,
+             250: [0, 1] + [2] * 300}  # a repeated non-blank token is not silence; rule 3 ends any segment at 20 s
+    for expected, best in cases.items():
+        assert first_endpoint(best) == expected
+        # what the stream advances its searches by in one piece: up to the endpoint, from any state
+        greedy = GreedyStream()
+        greedy.accept(_posteriors(best[:3]))
+        assert frames_to_endpoint(rules, greedy, _posteriors(best[3:]), frame) == expected - 3
+        assert frames_to_endpoint([], greedy, _posteriors(best[3:]), frame) == len(best) - 3
     with pytest.raises(ValueError, match="every segment"):
         endpoint_rules({"endpoint_rules": [{"must_contain_nonsilence": False, "min_trailing_silence": 0,
                                             "min_utterance_length": 0}]})

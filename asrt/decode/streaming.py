@@ -56,6 +56,22 @@ def endpoint_reached(rules: list[EndpointRule], greedy: "GreedyStream", frame_se
     return any(rule.holds(silence, length, bool(greedy.tokens)) for rule in rules)
 
 
+def frames_to_endpoint(rules: list[EndpointRule], greedy: "GreedyStream", log_probs: np.ndarray,
+                       frame_seconds: float) -> int:
+    """How many of the next frames ``log_probs`` the segment that ``greedy`` has read takes: up to and including
+    the first at which an endpoint rule holds, else all of them (so that the searches advance in one piece)."""
+    best = as_matrix(log_probs).argmax(axis=1).tolist()
+    if not rules:
+        return len(best)
+    trailing, frames, nonsilence = greedy.trailing_blanks, greedy.num_frames, bool(greedy.tokens)
+    for i, t in enumerate(best):
+        nonsilence = nonsilence or t != BLANK_ID
+        trailing, frames = (trailing + 1 if t == BLANK_ID else 0), frames + 1
+        if any(r.holds(trailing * frame_seconds, frames * frame_seconds, nonsilence) for r in rules):
+            return i + 1
+    return len(best)
+
+
 class GreedyStream:
     """Greedy CTC over a segment's frames as they arrive: its tokens, and what the endpoint rules read."""
 

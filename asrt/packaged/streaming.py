@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from asrt.config import Section
-from asrt.decode.streaming import EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules
+from asrt.decode.streaming import (
+    EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules, frames_to_endpoint,
+)
 from asrt.features.online import OnlineFeatures, check_streamable
 from asrt.models.streaming import ChunkStream
 from asrt.names import SAMPLE_RATE
@@ -63,14 +65,14 @@ class RecognitionStream:
         return StreamResult(final, pinyin, "".join(self._search.words(final)), self._segment_start, end)
 
     def _decode(self, log_probs: torch.Tensor, between_steps: Callable[[], None] | None) -> list[StreamResult]:
-        """Feed output frames to the searches, frame by frame up to each endpoint; the results they give."""
+        """Feed output frames to the searches, in one piece up to each endpoint; the results they give."""
         x, results = log_probs.cpu().numpy(), []
         while len(x):
-            n = 1 if self._rules else len(x)
+            n = frames_to_endpoint(self._rules, self._greedy, x, self._frame_seconds)
             self._greedy.accept(x[:n])
             self._search.accept(x[:n], between_steps)
             x = x[n:]
-            if endpoint_reached(self._rules, self._greedy, self._frame_seconds):  # a segment of silence alone is dropped, not committed
+            if endpoint_reached(self._rules, self._greedy, self._frame_seconds):  # silence alone is dropped
                 result = self._result(final=True)
                 if result.pinyin or result.text:
                     results.append(result)
