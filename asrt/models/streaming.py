@@ -35,7 +35,7 @@ class ChunkStream:
         self._pending = torch.zeros(0, param.numel(), dtype=param.dtype, device=param.device)
         self._state = model.encoder.init_stream()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _run(self, feats: torch.Tensor, final: bool) -> torch.Tensor:
         x = ((feats - self.model.feat_mean) / self.model.feat_std).unsqueeze(0)
         log_probs, self._state = self.model.encoder.stream(x, self._state, final)
