@@ -159,6 +159,16 @@ def sherpa_onnx_compatibility(metadata: dict) -> str | None:
     return None
 
 
+def export_source(model_dir: Path, out_dir: Path) -> dict:
+    """The metadata of the packaged model ``model_dir`` to export into ``out_dir``; FileNotFoundError if it is
+    not a packaged model, ValueError if ``out_dir`` is that directory itself."""
+    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / METADATA_FILE).is_file():
+        raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
+    if out_dir.resolve() == model_dir.resolve():
+        raise ValueError("--out must be a new directory, not the packaged model's own")
+    return read_metadata(model_dir)
+
+
 def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -> dict:
     """Export a packaged model directory (``asrt package``) to ``out_dir``; return its metadata.
 
@@ -167,11 +177,7 @@ def export_model(model_dir: Path, out_dir: Path, tolerance: float = TOLERANCE) -
     complete or absent.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / METADATA_FILE).is_file():
-        raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
-    if out_dir.resolve() == model_dir.resolve():
-        raise ValueError("--out must be a new directory, not the packaged model's own")
-    metadata = read_metadata(model_dir)
+    metadata = export_source(model_dir, out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

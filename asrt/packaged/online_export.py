@@ -75,11 +75,10 @@ from asrt.names import (
     BLANK_ID, HLG_FILE, METADATA_FILE, MODEL_FILE, STREAMING_ONNX_MODEL_FILE, TOKENS_FILE, WORDS_FILE,
 )
 from asrt.packaged.export import (
-    LOG_PROB_FLOOR, ONNX_OPSET, SHERPA_BEAM, TOLERANCE, hlg_with_blank_penalty, quiet_exporter,
+    LOG_PROB_FLOOR, ONNX_OPSET, SHERPA_BEAM, TOLERANCE, export_source, hlg_with_blank_penalty, quiet_exporter,
     sherpa_onnx_compatibility,
 )
 from asrt.packaged.onnx_model import onnx_session
-from asrt.packaged.package import read_metadata
 
 FRONTEND_CACHE_SHAPE = (128, 3, 19)  # zipformer2's embed_states of one stream (online-zipformer2-ctc-model.cc)
 NO_FRAME_LOG_PROB = -1e4  # the non-blank log-probs of an output frame before the stream's first
@@ -284,11 +283,7 @@ def export_streaming(model_dir: Path, out_dir: Path, chunk_frames: int | None = 
     than ``tolerance`` (:func:`check_streaming_onnx`). ``out_dir`` is complete or absent.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if not (model_dir / MODEL_FILE).is_file() or not (model_dir / METADATA_FILE).is_file():
-        raise FileNotFoundError(f"{model_dir} is not a packaged model directory (no model.pt): run stage 8 first")
-    if out_dir.resolve() == model_dir.resolve():
-        raise ValueError("--out must be a new directory, not the packaged model's own")
-    metadata = read_metadata(model_dir)
+    metadata = export_source(model_dir, out_dir)
     # The features must be sherpa-onnx's; an acoustic scale only changes the HLG search (warned below).
     problem = sherpa_onnx_compatibility({**metadata, "decode": {**metadata["decode"], "acoustic_scale": 1.0}})
     if problem:
