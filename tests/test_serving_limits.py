@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import queue
 import re
 import socket
@@ -13,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
@@ -21,6 +23,7 @@ import soundfile as sf
 from conftest import Server, Utterance, start_server
 
 from asrt.config import load_config
+from asrt.serving.grpc_server import AsrtServicer
 from asrt.serving.limits import ServeLimits
 from asrt.serving.proto import Stub, messages
 
@@ -210,6 +213,21 @@ def test_cancelled_stream_is_an_ordinary_end(limited: Server, stub, utterances: 
     wait_for_log(limited, r"gRPC Stream: the client (left; its work was withdrawn|cancelled it)", 1)
     log = limited.log.read_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+def test_a_stream_grpc_gave_up_on_is_an_ordinary_end(caplog) -> None:
+    """gRPC stops asking a Stream for answers once one could not be sent (the client left between two
+    answers) and drops it; that end is logged as the client's, like the other two."""
+    class Cancelled:  # the context of a call the client cancelled
+        def is_active(self) -> bool:
+            return False
+
+    servicer = AsrtServicer(SimpleNamespace(limits=None))  # only a failing stream reads its limits
+    answers = servicer._answered(iter(["partial", "final"]), Cancelled())
+    assert next(answers) == "partial"
+    with caplog.at_level(logging.INFO, logger="asrt.serving.grpc_server"):
+        answers.close()
+    assert "gRPC Stream: the client cancelled it" in caplog.text
 
 
 def test_slow_http_clients_are_closed(limited: Server, stub, utterances: list[Utterance],

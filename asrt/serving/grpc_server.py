@@ -185,6 +185,10 @@ class AsrtServicer:
         limits = self.service.limits
         try:
             yield from responses
+        except GeneratorExit:  # gRPC stops asking for answers once one could not be sent (the client left)
+            if not context.is_active():
+                log.info("gRPC Stream: the client cancelled it")
+            raise
         except _StreamIdle:
             log.info("gRPC Stream: nothing received for %g s; closing it", limits.stream_idle_seconds)
             yield messages.TextResponse(status_code=FAILED, status_message=(
