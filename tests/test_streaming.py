@@ -15,7 +15,7 @@ from asrt.decode.streaming import (
 from asrt.features.extract import make_extractor
 from asrt.features.online import OnlineFeatures, check_streamable
 from asrt.models import build_model
-from asrt.models.streaming import ChunkStream
+from asrt.models.streaming import ChunkStream, accept_chunks
 from tests.conftest import section
 
 SHERPA_RULES = section("decode")["streaming"]
@@ -67,6 +67,26 @@ def test_streamed_model_outputs_equal_the_whole_utterances(lookahead, chunk_fram
     streamed = torch.cat(pieces)
     assert streamed.shape == whole[0, : lengths[0]].shape == (29, 40)
     assert (streamed - whole[0]).abs().max() < 1e-4
+
+
+def test_streams_batched_together_equal_each_alone():
+    """Streams at different points (before their first chunk, between chunks, fed pieces of different
+    sizes) advanced together by accept_chunks give what each gives alone."""
+    model = _random_streaming_tdnn(1)
+    feats, pieces = [torch.randn(n, 80) for n in (211, 160, 97)], [16, 32, 5]
+    alone, together = [ChunkStream(model, 2) for _ in feats], [ChunkStream(model, 2) for _ in feats]
+    batched = 0
+    for i in range(0, 43):
+        news = [f[i * p:(i + 1) * p] for f, p in zip(feats, pieces)]
+        expected = [a.accept(x) for a, x in zip(alone, news)]
+        got = accept_chunks(together, news)
+        batched += sum(len(g) > 0 for g in got) > 1
+        for e, g in zip(expected, got):
+            assert e.shape == g.shape and torch.allclose(e, g, atol=1e-5)
+    assert batched  # some passes did run several streams at once
+    for a, t in zip(alone, together):
+        e, g = a.finish(), t.finish()
+        assert e.shape == g.shape and torch.allclose(e, g, atol=1e-5)
 
 
 def test_a_model_that_does_not_stream_is_refused():

@@ -5,8 +5,15 @@ A streaming encoder (``model.streaming`` in its config; today the tdnn, :class:`
 has ``streaming = True``, ``subsampling_factor``, ``lookahead`` (output frames), ``init_stream()`` and
 ``stream(feats, state, final)``. Its outputs streamed in chunks of any size equal its outputs over the
 whole utterance (tests/test_streaming.py), so one model decodes offline and in any chunk size.
+
+A state is tensors (in lists, or None) whose first dimension is the batch: the chunks of several streams
+that have the same shapes go through the model in one pass (:func:`accept_chunks`), which is what lets one
+worker serve many streams (the cost of a small chunk is mostly per pass, not per stream).
 """
 from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
 
 import torch
 
@@ -35,25 +42,75 @@ class ChunkStream:
         self._pending = torch.zeros(0, param.numel(), dtype=param.dtype, device=param.device)
         self._state = model.encoder.init_stream()
 
-    @torch.inference_mode()
-    def _run(self, feats: torch.Tensor, final: bool) -> torch.Tensor:
-        x = ((feats - self.model.feat_mean) / self.model.feat_std).unsqueeze(0)
-        log_probs, self._state = self.model.encoder.stream(x, self._state, final)
-        return log_probs[0]
+    def _take(self, feats: torch.Tensor) -> torch.Tensor:
+        """Add the next feature frames ``[T, F]``; the whole chunks now complete, normalised."""
+        self._pending = torch.cat([self._pending, feats.to(self._pending)])
+        ready = self._pending.size(0) // self.step * self.step
+        chunk, self._pending = self._pending[:ready], self._pending[ready:]
+        return (chunk - self.model.feat_mean) / self.model.feat_std
 
     def accept(self, feats: torch.Tensor) -> torch.Tensor:
         """Take the next feature frames ``[T, F]``; return the log-probs of every whole chunk now complete
         (``[0, V]`` while the current chunk is not)."""
-        self._pending = torch.cat([self._pending, feats.to(self._pending)])
-        ready = self._pending.size(0) // self.step * self.step
-        chunk, self._pending = self._pending[:ready], self._pending[ready:]
-        return self._run(chunk, final=False)
+        return accept_chunks([self], [feats])[0]
 
+    @torch.inference_mode()
     def finish(self) -> torch.Tensor:
         """The stream ended: the log-probs of the output frames left (the last partial chunk, floored to
         whole output frames as offline decoding floors them, and the lookahead frames)."""
         factor = self.model.encoder.subsampling_factor
         usable = self._pending.size(0) // factor * factor
-        log_probs = self._run(self._pending[:usable], final=True)
+        x = (self._pending[:usable] - self.model.feat_mean) / self.model.feat_std
         self._pending = self._pending[:0]
-        return log_probs
+        return _run(self.model, [self], x.unsqueeze(0), final=True)[0]
+
+
+@torch.inference_mode()
+def accept_chunks(streams: Sequence[ChunkStream], feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """:meth:`ChunkStream.accept` of each stream (all of one model) with its next feature frames: the
+    streams whose chunks and states have the same shapes share a forward pass (equal to one at a time
+    within float rounding)."""
+    chunks = [s._take(f) for s, f in zip(streams, feats)]
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, (s, chunk) in enumerate(zip(streams, chunks)):
+        groups[(chunk.shape, _shapes(s._state))].append(i)
+    out: list[torch.Tensor] = [None] * len(streams)  # type: ignore[list-item]
+    for members in groups.values():
+        x = torch.stack([chunks[i] for i in members])
+        for i, log_probs in zip(members, _run(streams[0].model, [streams[i] for i in members], x, final=False)):
+            out[i] = log_probs
+    return out
+
+
+def _run(model: CtcModel, streams: list[ChunkStream], x: torch.Tensor, final: bool) -> torch.Tensor:
+    """The encoder over normalised chunks ``[N, T, F]`` of ``streams`` (states of the same shapes), their
+    states advanced; the log-probs ``[N, T', V]``."""
+    state = streams[0]._state if len(streams) == 1 else _stack([s._state for s in streams])
+    log_probs, state = model.encoder.stream(x, state, final)
+    for s, part in zip(streams, [state] if len(streams) == 1 else _unstack(state, len(streams))):
+        s._state = part
+    return log_probs
+
+
+def _shapes(state: Any) -> Any:
+    """A state's structure and shapes (streams batch together when theirs are equal)."""
+    if isinstance(state, torch.Tensor):
+        return tuple(state.shape[1:])
+    return None if state is None else tuple(_shapes(s) for s in state)
+
+
+def _stack(states: list) -> Any:
+    """States of the same structure as one batched state."""
+    if isinstance(states[0], torch.Tensor):
+        return torch.cat(states)
+    return None if states[0] is None else [_stack([s[i] for s in states]) for i in range(len(states[0]))]
+
+
+def _unstack(state: Any, n: int) -> list:
+    """A batched state of ``n`` streams as theirs."""
+    if isinstance(state, torch.Tensor):
+        return list(state.split(1))
+    if state is None:
+        return [None] * n
+    parts = [_unstack(s, n) for s in state]
+    return [[p[i] for p in parts] for i in range(n)]

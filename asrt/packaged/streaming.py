@@ -7,7 +7,7 @@ The model keeps its context across endpoints (it is one stream of audio); the se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from asrt.decode.streaming import (
     EndpointRule, GreedyStream, HlgStream, endpoint_reached, endpoint_rules, frames_to_endpoint,
 )
 from asrt.features.online import OnlineFeatures, check_streamable
-from asrt.models.streaming import ChunkStream
+from asrt.models.streaming import ChunkStream, accept_chunks
 from asrt.names import SAMPLE_RATE
 
 FRAME_SECONDS = 0.01  # feature frame shift
@@ -83,7 +83,9 @@ class RecognitionStream:
     def accept(self, samples: np.ndarray, between_steps: Callable[[], None] | None = None) -> list[StreamResult]:
         """Add 16 kHz mono float samples; return the segments they commit, then the current partial result
         when the model produced output frames."""
-        log_probs = self._model.accept(torch.from_numpy(self._features.accept(samples)))
+        return accept_streams([self], [samples], between_steps)[0]
+
+    def _results(self, log_probs: torch.Tensor, between_steps: Callable[[], None] | None) -> list[StreamResult]:
         results = self._decode(log_probs, between_steps)
         if len(log_probs) and self._greedy.num_frames:
             results.append(self._result(final=False))
@@ -102,3 +104,13 @@ class RecognitionStream:
     def seconds(self) -> float:
         """Audio received so far."""
         return self._features.num_samples / SAMPLE_RATE
+
+
+def accept_streams(streams: Sequence[RecognitionStream], samples: Sequence[np.ndarray],
+                   between_steps: Callable[[], None] | None = None) -> list[list[StreamResult]]:
+    """:meth:`RecognitionStream.accept` for several streams of one recognizer, each with its samples: their
+    model chunks share forward passes (:func:`asrt.models.streaming.accept_chunks`), which is how a server
+    worker keeps up with many streams."""
+    feats = [torch.from_numpy(s._features.accept(x)) for s, x in zip(streams, samples)]
+    log_probs = accept_chunks([s._model for s in streams], feats)
+    return [s._results(lp, between_steps) for s, lp in zip(streams, log_probs)]

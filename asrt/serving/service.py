@@ -79,6 +79,14 @@ def _stream_accept(stream_id: int, samples: np.ndarray) -> list[StreamResult]:
     return _worker_stream(stream_id).accept(samples, between_steps=_stop_check)
 
 
+def _streams_accept(items: list[tuple[int, np.ndarray]]) -> list[tuple[bool, list[StreamResult]]]:
+    """:func:`_stream_accept` of several streams at once (their model chunks share forward passes)."""
+    from asrt.packaged.streaming import accept_streams
+
+    streams = [_worker_stream(stream_id) for stream_id, _ in items]
+    return [(True, r) for r in accept_streams(streams, [samples for _, samples in items], _stop_check)]
+
+
 def _stream_finish(stream_id: int) -> list[StreamResult]:
     results = _worker_stream(stream_id).finish(between_steps=_stop_check)
     del worker_streams()[stream_id]
@@ -103,16 +111,16 @@ class StreamHandle:
         self.seconds = 0.0
         self._closed = False
 
-    def _submit(self, fn: Callable, *args) -> Job:
+    def _submit(self, fn: Callable, *args, batch: Callable | None = None) -> Job:
         if self.worker is None:
             raise ValueError("this model does not stream (it was trained without model.streaming)")
-        return self._service._submit(fn, self.id, *args, worker=self.worker)
+        return self._service._submit(fn, self.id, *args, worker=self.worker, key=self.id, batch=batch)
 
     def accept(self, samples: np.ndarray) -> Job:
         """Recognise the next 16 kHz mono float samples (refused past ``max_audio_seconds`` in all)."""
         self._service.limits.check_audio_seconds(self.seconds + len(samples) / SAMPLE_RATE)
         self.seconds += len(samples) / SAMPLE_RATE
-        return self._submit(_stream_accept, samples)
+        return self._submit(_stream_accept, samples, batch=_streams_accept)
 
     def finish(self) -> Job:
         """The audio ended: the last results."""
@@ -141,12 +149,13 @@ class RecognitionService:
         log.info("Loaded %s (%s%s) in %d recognition worker(s)", model_dir, self.model_name,
                  ", streaming" if self.streaming else "", workers)
 
-    def _submit(self, fn: Callable, *args, audio_seconds: float = 0.0, worker: int | None = None) -> Job:
+    def _submit(self, fn: Callable, *args, audio_seconds: float = 0.0, **where) -> Job:
         """Run ``fn(*args)`` (a module-level function) in a worker, within ``request_seconds``; long audio
         queues behind shorter requests that arrive up to ``QUEUE_DELAY_PER_AUDIO_SECOND`` x its seconds
-        later. (A client's own deadline ends its call, which withdraws the job.)"""
+        later. (A client's own deadline ends its call, which withdraws the job.) ``where``: the ``worker``,
+        ``key`` and ``batch`` of :meth:`WorkerPool.submit`."""
         return self._pool.submit(fn, *args, deadline=time.monotonic() + self.limits.request_seconds,
-                                 delay=QUEUE_DELAY_PER_AUDIO_SECOND * audio_seconds, worker=worker)
+                                 delay=QUEUE_DELAY_PER_AUDIO_SECOND * audio_seconds, **where)
 
     def open_stream(self) -> StreamHandle:
         """A place among the server's ``max_streams`` streams (LimitExceeded when none is free) and, for a
@@ -168,7 +177,7 @@ class RecognitionService:
 
     def _stream_closed(self, handle: StreamHandle) -> None:
         if handle.worker is not None:
-            self._pool.submit(_stream_close, handle.id, worker=handle.worker)
+            self._pool.submit(_stream_close, handle.id, worker=handle.worker, key=handle.id)
         with self._streams_lock:
             self._streams_open -= 1
             if handle.worker is not None:

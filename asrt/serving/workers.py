@@ -9,6 +9,10 @@ with :class:`Stopped`; a worker that does not answer within ``KILL_AFTER_SECONDS
 
 Processes rather than threads: kaldi-decoder's search (most of the work) holds the GIL, so threads in one
 process would take turns instead of using the cores.
+
+Jobs submitted with a ``batch`` function (a stream's chunks) that wait in one worker's queue run together:
+the worker takes, with the first, the earliest waiting job of every other key (stream) that has nothing
+before it, and runs them as one call of ``batch`` (:class:`_Batch`); one key's jobs keep their order.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import time
 import traceback
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +129,11 @@ class Job:
 
     _ids = itertools.count(1)
 
-    def __init__(self, fn: Callable, args: tuple, deadline: float | None) -> None:
+    def __init__(self, fn: Callable, args: tuple, deadline: float | None, key: Hashable | None = None,
+                 batch: Callable | None = None) -> None:
         self.id = next(self._ids)
         self.fn, self.args, self.deadline = fn, args, deadline
+        self.key, self.batch = key, batch
         self.future: Future = Future()
         self._cancelled = threading.Event()
 
@@ -159,6 +165,33 @@ class Job:
             self.future.set_exception(value)
 
 
+class _Batch(Job):
+    """Batchable jobs run as one: ``batch(list of their args)`` returns an ``(ok, value)`` for each. It is
+    withdrawn only when all of them are; the jobs withdrawn before it starts are left out."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = [j for j in jobs if not j.stop_reason() and j.future.set_running_or_notify_cancel()]
+        for j in jobs:
+            if j not in self.jobs and j.stop_reason():
+                j.finish(False, Stopped(j.stop_reason()))
+        super().__init__(jobs[0].batch, ([j.args for j in self.jobs],), None)
+        self.future.set_running_or_notify_cancel()
+
+    def stop_reason(self) -> str | None:
+        reasons = [j.stop_reason() for j in self.jobs]
+        return reasons[0] if reasons and all(reasons) else None
+
+    def finish(self, ok: bool, value: Any) -> None:
+        for i, job in enumerate(self.jobs):
+            if ok:
+                job.finish(*value[i])
+            elif isinstance(value, Stopped):
+                job.finish(False, Stopped(job.stop_reason() or value.reason))
+            else:
+                job.finish(False, value)
+        super().finish(ok, value)
+
+
 class _JobQueue:
     """Jobs in order of ``(when it may start, job id)``: one queue any worker takes from, and one per worker
     for the jobs that must run where their state is (a stream's chunks); a worker takes the earliest job of
@@ -175,12 +208,35 @@ class _JobQueue:
             self._ready.notify_all()
 
     def get(self, worker: int):
-        """The next job for ``worker`` (waits for one)."""
+        """The next job for ``worker`` (waits for one), with the jobs of its queue that can run in one
+        batch with it (:class:`_Batch`)."""
         with self._ready:
             while not (self._shared or self._own[worker]):
                 self._ready.wait()
             heads = [q for q in (self._own[worker], self._shared) if q]
-            return heapq.heappop(min(heads, key=lambda q: q[0][:2]))[2]
+            job = heapq.heappop(min(heads, key=lambda q: q[0][:2]))[2]
+            if job is None or job.batch is None:
+                return job
+            mates = self._batch_mates(worker, job)
+            return _Batch([job, *mates]) if mates else job
+
+    def _batch_mates(self, worker: int, first: Job) -> list[Job]:
+        """Take from ``worker``'s queue the jobs that may run with ``first``: the same ``batch``, another
+        key, nothing of their key waiting before them, and their start time come."""
+        own, now = self._own[worker], time.monotonic()
+        seen, taken = {first.key}, []
+        for entry in sorted(own, key=lambda e: e[:2]):
+            job = entry[2]
+            if job is None or entry[0] > now:
+                break
+            if job.batch is first.batch and job.key not in seen:
+                taken.append(entry)
+            seen.add(job.key)
+        if taken:
+            ids = {e[1] for e in taken}
+            own[:] = [e for e in own if e[1] not in ids]
+            heapq.heapify(own)
+        return [e[2] for e in taken]
 
 
 class _Worker:
@@ -265,6 +321,10 @@ class _Worker:
 
     def _serve(self) -> None:
         while (job := self._jobs.get(self.index)) is not None:
+            if isinstance(job, _Batch):
+                if job.jobs:
+                    self.run(job)
+                continue
             reason = job.stop_reason()
             if reason:  # withdrawn or expired while it waited: nothing to run
                 job.finish(False, Stopped(reason))
@@ -314,11 +374,13 @@ class WorkerPool:
         return len(self._workers)
 
     def submit(self, fn: Callable, *args, deadline: float | None = None, delay: float = 0.0,
-               worker: int | None = None) -> Job:
+               worker: int | None = None, key: Hashable | None = None, batch: Callable | None = None) -> Job:
         """Queue ``fn(*args)`` (a module-level function, run in a worker: worker number ``worker`` when
         given) and return its job. Jobs start in the order of their submission time plus ``delay`` seconds
-        (so that costly work can yield to cheap work submitted up to ``delay`` later)."""
-        job = Job(fn, args, deadline)
+        (so that costly work can yield to cheap work submitted up to ``delay`` later). A worker's jobs
+        with a ``batch`` function and different ``key``s may run together as ``batch([args, ...])``, which
+        returns an ``(ok, value)`` for each (see the module's doc)."""
+        job = Job(fn, args, deadline, key, batch)
         self._jobs.put((time.monotonic() + delay, job.id, job), worker)
         return job
 
