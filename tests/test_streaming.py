@@ -89,6 +89,80 @@ def test_streams_batched_together_equal_each_alone():
         assert e.shape == g.shape and torch.allclose(e, g, atol=1e-5)
 
 
+def _random_streaming_conformer(left_context: int, factor: int = 8) -> torch.nn.Module:
+    torch.manual_seed(left_context)
+    model = build_model("conformer", 80, 40, d_model=32, num_layers=2, num_heads=4, d_ff=64, kernel_size=5,
+                        subsampling_channels=8, subsampling_factor=factor, streaming={"left_context": left_context})
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("left_context", [0, 3, 100])
+@pytest.mark.parametrize("chunk_frames", [1, 4, 16])
+@pytest.mark.parametrize("factor", [4, 8])
+def test_streamed_conformer_outputs_equal_the_chunk_masked_whole_utterance(left_context, chunk_frames, factor):
+    """A streaming conformer streamed in chunks of C frames (its attention and convolution caches) gives
+    what the whole utterance gives under the chunk mask of C, which is what dynamic chunk training trains."""
+    model = _random_streaming_conformer(left_context, factor)
+    feats = torch.randn(237, 80)
+    with torch.no_grad():
+        x = (feats - model.feat_mean) / model.feat_std
+        whole, lengths = model.encoder(x.unsqueeze(0), torch.tensor([237]), chunk_frames=chunk_frames)
+    stream = ChunkStream(model, chunk_frames)
+    streamed = torch.cat([*(stream.accept(feats[i:i + 13]) for i in range(0, 237, 13)), stream.finish()])
+    assert streamed.shape == whole[0, : lengths[0]].shape == (237 // factor, 40)
+    assert (streamed - whole[0]).abs().max() < 1e-4
+
+
+def test_a_padded_batch_under_a_chunk_mask_equals_each_utterance_alone():
+    model = _random_streaming_conformer(3)
+    feats, lengths = torch.randn(2, 200, 80), torch.tensor([200, 77])
+    with torch.no_grad():
+        batch, out_lengths = model.encoder(feats, lengths, chunk_frames=2)
+        short, _ = model.encoder(feats[1:, :77], lengths[1:], chunk_frames=2)
+    assert torch.isfinite(batch).all()
+    assert (batch[1, : out_lengths[1]] - short[0]).abs().max() < 1e-4
+
+
+def test_a_streaming_conformer_trains_on_chunks_of_every_size_and_on_whole_utterances():
+    model = _random_streaming_conformer(3).train()
+    torch.manual_seed(0)
+    drawn = [model.encoder._chunk(None) for _ in range(400)]
+    assert 150 < drawn.count(None) < 250  # whole utterances about half of the time
+    assert set(drawn) - {None} == set(range(1, 13))  # else 1 to 12 frames of 80 ms (about 1 s)
+    assert model.eval().encoder._chunk(None) is None  # decoding offline sees everything
+
+
+def test_a_streaming_conformer_learns_under_chunk_masks():
+    """Training steps with drawn chunks (padded batches included) give finite losses and gradients."""
+    model = _random_streaming_conformer(3).train()
+    feats, lengths = torch.randn(3, 160, 80), torch.tensor([160, 121, 64])
+    targets, target_lengths = torch.randint(1, 40, (3, 5)), torch.tensor([5, 4, 2])
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(6):
+        log_probs, out_lengths = model(feats, lengths)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        optimizer.step()
+
+
+def test_a_conformer_that_does_not_stream_refuses_chunks():
+    model = build_model("conformer", 80, 40, d_model=32, num_layers=1, num_heads=4, d_ff=64, kernel_size=5,
+                        subsampling_channels=8)
+    with pytest.raises(ValueError, match="does not stream"):
+        ChunkStream(model, 4)
+    with pytest.raises(ValueError, match="built to stream"):
+        model.encoder(torch.randn(1, 64, 80), torch.tensor([64]), chunk_frames=2)
+    with pytest.raises(ValueError, match="left_context"):
+        build_model("conformer", 80, 40, streaming={"lookahead": 1})
+
+
 def test_a_model_that_does_not_stream_is_refused():
     model = build_model("tdnn", 80, 40, channels=32, num_layers=2, frontend="conv2d", frontend_channels=8)
     with pytest.raises(ValueError, match="does not stream"):

@@ -1,10 +1,12 @@
 """The chunk contract of streaming models: feature frames in as they arrive, CTC log-probs out as soon as
 the model's lookahead allows, with a cost per chunk that does not grow with the stream.
 
-A streaming encoder (``model.streaming`` in its config; today the tdnn, :class:`asrt.models.tdnn.TdnnCtc`)
-has ``streaming = True``, ``subsampling_factor``, ``lookahead`` (output frames), ``init_stream()`` and
-``stream(feats, state, final)``. Its outputs streamed in chunks of any size equal its outputs over the
-whole utterance (tests/test_streaming.py), so one model decodes offline and in any chunk size.
+A streaming encoder (``model.streaming`` in its config: :class:`asrt.models.tdnn.TdnnCtc`,
+:class:`asrt.models.conformer.ConformerCtc`) has ``streaming = True``, ``subsampling_factor``, ``lookahead``
+(output frames), ``init_stream()`` and ``stream(feats, state, final)``. The tdnn's outputs streamed in chunks
+of any size equal its outputs over the whole utterance; the conformer (``chunked = True``: its attention
+sees whole chunks, so it is given one chunk per pass) equals the whole utterance under the chunk mask of
+the same size (tests/test_streaming.py). Either way one model decodes offline and in any chunk size.
 
 A state is tensors (in lists, or None) whose first dimension is the batch: the chunks of several streams
 that have the same shapes go through the model in one pass (:func:`accept_chunks`), which is what lets one
@@ -75,10 +77,17 @@ def accept_chunks(streams: Sequence[ChunkStream], feats: Sequence[torch.Tensor])
     for i, (s, chunk) in enumerate(zip(streams, chunks)):
         groups[(chunk.shape, _shapes(s._state))].append(i)
     out: list[torch.Tensor] = [None] * len(streams)  # type: ignore[list-item]
+    model, step = streams[0].model, streams[0].step
     for members in groups.values():
         x = torch.stack([chunks[i] for i in members])
-        for i, log_probs in zip(members, _run(streams[0].model, [streams[i] for i in members], x, final=False)):
-            out[i] = log_probs
+        group = [streams[i] for i in members]
+        if getattr(model.encoder, "chunked", False) and x.size(1) > step:  # one chunk per pass
+            log_probs = torch.cat([_run(model, group, x[:, t:t + step], final=False)
+                                   for t in range(0, x.size(1), step)], dim=1)
+        else:
+            log_probs = _run(model, group, x, final=False)
+        for i, lp in zip(members, log_probs):
+            out[i] = lp
     return out
 
 
