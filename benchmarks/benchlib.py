@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -11,24 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), which can be fewer than the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from asrt.version import cpu_model, usable_cores
 
 
 def machine_header(torch_threads: str, device: str | None = None) -> str:

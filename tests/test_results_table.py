@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from asrt.decode.results import RESULTS_HEADER, append_condition_row, append_results_row, append_results_rows
+from asrt.version import machine
 
 SUMMARY = {"dev": {"per": 12.345, "cer": 6.5}, "test": {"per": 11.0, "cer": 5.25, "rtf_greedy": 0.00191,
                                                         "rtf_hlg": 0.0182}}
@@ -13,13 +14,13 @@ SUMMARY = {"dev": {"per": 12.345, "cer": 6.5}, "test": {"per": 11.0, "cer": 5.25
 def test_first_row_creates_the_table(tmp_path: Path) -> None:
     md = tmp_path / "RESULTS.md"
     row = append_results_row(md, "default.yaml", "tdnn", SUMMARY)
-    assert row.endswith("| default.yaml | tdnn | 12.35 | 6.50 | 11.00 | 5.25 | 0.0019 | 0.0182 |\n")
+    assert row.endswith(f"| default.yaml | tdnn | 12.35 | 6.50 | 11.00 | 5.25 | 0.0019 | 0.0182 | {machine()} |\n")
     assert md.read_text(encoding="utf-8") == "# Results\n\n" + RESULTS_HEADER + row
 
 
 def test_rows_go_above_the_notes(tmp_path: Path) -> None:
     md = tmp_path / "RESULTS.md"
-    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 |\n"
+    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 | a CPU |\n"
     notes = "\nEach row is reproducible from its commit.\n"
     md.write_text("# Results\n\n" + RESULTS_HEADER + old + notes, encoding="utf-8")
     row1 = append_results_row(md, "a.yaml", "tdnn", SUMMARY)
@@ -30,7 +31,7 @@ def test_rows_go_above_the_notes(tmp_path: Path) -> None:
 
 def test_table_without_final_newline(tmp_path: Path) -> None:
     md = tmp_path / "RESULTS.md"
-    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 |"
+    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 | a CPU |"
     md.write_text(RESULTS_HEADER + old, encoding="utf-8")
     row = append_results_row(md, "a.yaml", "tdnn", SUMMARY)
     assert md.read_text(encoding="utf-8") == RESULTS_HEADER + old + "\n" + row
@@ -38,8 +39,8 @@ def test_table_without_final_newline(tmp_path: Path) -> None:
 
 def test_rows_go_to_the_last_table_with_the_header(tmp_path: Path) -> None:
     md = tmp_path / "RESULTS.md"
-    v1_row = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 |\n"
-    v2_row = "| 2026-02-01 | def5678 | default.yaml | tdnn | 5 | 6 | 7 | 8 | 0.1 | 0.2 |\n"
+    v1_row = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 | a CPU |\n"
+    v2_row = "| 2026-02-01 | def5678 | default.yaml | tdnn | 5 | 6 | 7 | 8 | 0.1 | 0.2 | a CPU |\n"
     v1 = "# Results\n\n## mini_cmn v1\n\n" + RESULTS_HEADER + v1_row + "\nv1 notes.\n\n"
     v2_head = "## mini_cmn v2 (recording conditions)\n\n" + RESULTS_HEADER + v2_row
     notes = "\nv2 notes stay below.\n"
@@ -57,7 +58,7 @@ CONDITION_HEADER = ("| date | commit | config | model | test 16k | test 8k_ulaw 
 
 def test_condition_rows_make_their_own_table(tmp_path: Path) -> None:
     md = tmp_path / "RESULTS.md"
-    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 |\n"
+    old = "| 2026-01-01 | abc1234 | default.yaml | tdnn | 1 | 2 | 3 | 4 | 0.1 | 0.2 | a CPU |\n"
     md.write_text("# Results\n\n" + RESULTS_HEADER + old, encoding="utf-8")
     row1 = append_condition_row(md, "default.yaml", "tdnn", CONDITIONS)
     assert row1.endswith("| default.yaml | tdnn | 10.00 / 5.50 | 20.13 / 12.00 | 30.00 / 15.25 |\n")
@@ -87,7 +88,7 @@ def test_append_results_rows_adds_the_condition_row(tmp_path: Path) -> None:
     summary = {"dev": SUMMARY["dev"], "test": {**SUMMARY["test"], "by_condition": CONDITIONS}}
     rows = append_results_rows(md, "default.yaml", "tdnn", summary)
     assert len(rows) == 2
-    assert rows[0].endswith("| default.yaml | tdnn | 12.35 | 6.50 | 11.00 | 5.25 | 0.0019 | 0.0182 |\n")
+    assert rows[0].endswith(f"| default.yaml | tdnn | 12.35 | 6.50 | 11.00 | 5.25 | 0.0019 | 0.0182 | {machine()} |\n")
     assert rows[1].endswith("| default.yaml | tdnn | 10.00 / 5.50 | 20.13 / 12.00 | 30.00 / 15.25 |\n")
     expected = "# Results\n\n" + RESULTS_HEADER + rows[0] + "\n" + CONDITION_HEADER + rows[1]
     assert md.read_text(encoding="utf-8") == expected
@@ -103,7 +104,7 @@ def test_a_resumed_decode_replaces_the_rows_its_killed_run_added(tmp_path: Path)
     append_results_rows(md, "default.yaml", "tdnn", summary)  # the killed run's rows
     rerun = {"dev": SUMMARY["dev"], "test": {**summary["test"], "rtf_hlg": 0.0199}}
     rows = append_results_rows(md, "default.yaml", "tdnn", rerun, resume=True)
-    assert rows[0].endswith("| 0.0019 | 0.0199 |\n")
+    assert rows[0].endswith(f"| 0.0019 | 0.0199 | {machine()} |\n")
     expected = "# Results\n\n" + RESULTS_HEADER + earlier + rows[0] + "\n" + CONDITION_HEADER + rows[1]
     assert md.read_text(encoding="utf-8") == expected
     append_results_rows(md, "default.yaml", "tdnn", rerun, resume=True)  # resumed once more: still one row per table

@@ -1,16 +1,16 @@
-"""A recipe's RESULTS.md: the rows stage 7 adds (date, commit, config, model, dev/test error rates, RTF), and
-the table of error rates per recording condition."""
+"""A recipe's RESULTS.md: the rows stage 7 adds (date, commit, config, model, dev/test error rates, RTF, and
+the machine that decoded, :func:`asrt.version.machine`), and the table of error rates per recording
+condition. Rows written before the machine column are kept in the table above the current one."""
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
 
 from asrt.fileio import write_text_atomic
-from asrt.version import git_commit
+from asrt.version import git_commit, machine
 
-RESULTS_HEADER = ("| date | commit | config | model | dev PER | dev CER | test PER | test CER | RTF greedy | RTF HLG |\n"
-                  "|---|---|---|---|---|---|---|---|---|---|\n")
-
+RESULTS_HEADER = ("| date | commit | config | model | dev PER | dev CER | test PER | test CER | RTF greedy | RTF HLG "
+                  "| machine |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 
 
 def append_results_rows(results_md: Path, config_name: str, model_label: str,
@@ -39,11 +39,12 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 def append_results_row(results_md: Path, config_name: str, model_name: str, summary: dict,
                        resume: bool = False) -> str:
-    """Add one row (date, commit, config, PER/CER on dev and test, RTF) to the table in a recipe's RESULTS.md."""
+    """Add one row (date, commit, config, PER/CER on dev and test, RTF, machine) to the table in a recipe's
+    RESULTS.md."""
     d, t = summary.get("dev", {}), summary.get("test", {})
     row = (f"| {datetime.date.today().isoformat()} | {git_commit()} | {config_name} | {model_name} "
            f"| {_fmt(d.get('per'))} | {_fmt(d.get('cer'))} | {_fmt(t.get('per'))} | {_fmt(t.get('cer'))} "
-           f"| {_fmt(t.get('rtf_greedy'), 4)} | {_fmt(t.get('rtf_hlg'), 4)} |\n")
+           f"| {_fmt(t.get('rtf_greedy'), 4)} | {_fmt(t.get('rtf_hlg'), 4)} | {machine()} |\n")
     return _append_row(results_md, RESULTS_HEADER, row, resume)
 
 
