@@ -16,6 +16,7 @@ from asrt.features.extract import make_extractor
 from asrt.features.online import OnlineFeatures, check_streamable
 from asrt.models import build_model
 from asrt.models.streaming import ChunkStream, accept_chunks
+from asrt.packaged.chunk_onnx import onnx_chunk_step
 from tests.conftest import section
 
 SHERPA_RULES = section("decode")["streaming"]
@@ -161,6 +162,34 @@ def test_a_conformer_that_does_not_stream_refuses_chunks():
         model.encoder(torch.randn(1, 64, 80), torch.tensor([64]), chunk_frames=2)
     with pytest.raises(ValueError, match="left_context"):
         build_model("conformer", 80, 40, streaming={"lookahead": 1})
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 4])
+@pytest.mark.parametrize("kind", ["tdnn", "conformer"])
+def test_chunks_run_by_onnx_runtime_equal_pytorch(kind, chunk_frames):
+    """The ONNX Runtime step (decode.streaming.runtime: onnxruntime) runs every steady-state chunk (for the
+    conformer: once its attention cache holds its left context), alone and batched, with PyTorch's outputs."""
+    model = _random_streaming_tdnn(1) if kind == "tdnn" else _random_streaming_conformer(3)
+    step, ran = onnx_chunk_step(model, 8 * chunk_frames, num_threads=1), []
+
+    class Counted:
+        fits = staticmethod(step.fits)
+
+        def __call__(self, x, state):
+            ran.append(x.size(0))
+            return step(x, state)
+
+    feats = [torch.randn(n, 80) for n in (211, 160)]
+    torch_streams = [ChunkStream(model, chunk_frames) for _ in feats]
+    onnx_streams = [ChunkStream(model, chunk_frames, Counted()) for _ in feats]
+    for i in range(0, 211, 8 * chunk_frames):
+        news = [f[i:i + 8 * chunk_frames] for f in feats]
+        expected = [s.accept(x) for s, x in zip(torch_streams, news)]
+        for e, g in zip(expected, accept_chunks(onnx_streams, news)):
+            assert e.shape == g.shape and torch.allclose(e, g, atol=1e-4)
+    for t, o in zip(torch_streams, onnx_streams):
+        assert torch.allclose(t.finish(), o.finish(), atol=1e-4)
+    assert len(ran) >= 160 // (8 * chunk_frames) - 4 and 2 in ran  # all but the first chunks, batched too
 
 
 def test_a_model_that_does_not_stream_is_refused():

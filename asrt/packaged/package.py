@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from asrt.config import Section, default_section, load_config
+from asrt.config import Section, default_section, load_config, merge
 from asrt.decode.rescore import rescoring_lms
 from asrt.fileio import write_text_atomic
 from asrt.lang.units import Units
@@ -77,11 +77,12 @@ def package_model(model_path: Path, lang_dir: Path, out_dir: Path, config: dict,
 def read_metadata(model_dir: Path) -> dict:
     """A packaged (or exported) model's ``metadata.json``, its config sections (:data:`PACKAGED_SECTIONS`) as
     :class:`asrt.config.Section` views completed with the project's defaults: a model packaged by an older
-    asrt lacks the keys added since, which take the values of ``asrt/conf/<section>.yaml``."""
+    asrt lacks the keys added since (in nested sections too), which take the values of
+    ``asrt/conf/<section>.yaml``."""
     path = Path(model_dir) / METADATA_FILE
     metadata = json.loads(path.read_text())
     for name in PACKAGED_SECTIONS:
-        metadata[name] = Section(name, {**default_section(name), **metadata[name]}, source=str(path))
+        metadata[name] = Section(name, merge(default_section(name), metadata[name]), source=str(path))
     return metadata
 
 

@@ -21,6 +21,7 @@ from asrt.decode.greedy import ctc_greedy
 from asrt.decode.search import HlgDecoder, PinyinDecoder
 from asrt.lang.tokens import TokenTable
 from asrt.models import MIN_FRAMES
+from asrt.config import Section
 from asrt.models.checkpoint import load_model
 from asrt.names import MODEL_FILE, ONNX_MODEL_FILE, P2H_FILE, SAMPLE_RATE, TOKENS_FILE
 from asrt.packaged.onnx_model import onnx_log_probs, onnx_session
@@ -87,6 +88,7 @@ class Recognizer:
             if self.tokens.units.is_pinyin and (model_dir / P2H_FILE).is_file() else None
         self.extractor = make_extractor(self.metadata["features"])
         self.max_chunk_seconds = max_chunk_seconds
+        self._chunk_steps: dict[int, object] = {}  # chunk_frames -> ONNX Runtime step (chunk_step)
 
     @property
     def feature_dim(self) -> int:
@@ -130,6 +132,28 @@ class Recognizer:
                 pinyin += self.tokens.decode(ctc_greedy(lp))
             words += self.decoder.decode(lp, between_pieces)
         return Recognition(pinyin=pinyin, text="".join(words), duration=len(samples) / SAMPLE_RATE)
+
+    def chunk_step(self, chunk_frames: int):
+        """The ONNX Runtime step for whole chunks of ``chunk_frames`` output frames
+        (:func:`asrt.packaged.chunk_onnx.onnx_chunk_step`, made once per size), or None: PyTorch runs them
+        (``decode.streaming.runtime: torch``, onnxruntime missing, or a state that keeps changing shape)."""
+        if chunk_frames not in self._chunk_steps:
+            step = None
+            if Section("decode.streaming", self.metadata["decode"]["streaming"])["runtime"] == "onnxruntime":
+                from asrt.packaged.chunk_onnx import onnx_chunk_step
+
+                step = onnx_chunk_step(self.model, self.model.encoder.subsampling_factor * chunk_frames,
+                                       torch.get_num_threads())
+            self._chunk_steps[chunk_frames] = step
+        return self._chunk_steps[chunk_frames]
+
+    def prepare_streams(self) -> None:
+        """Make what streams in the model's default chunk size need (its :meth:`chunk_step`: about a second),
+        so that a server's first stream does not wait for it; nothing for a model that does not stream."""
+        from asrt.models.streaming import is_streaming
+
+        if self.model is not None and is_streaming(self.model):
+            self.chunk_step(int(self.metadata["decode"]["streaming"]["chunk_frames"]))
 
     def stream(self, chunk_frames: int | None = None, rules=None):
         """A :class:`asrt.packaged.streaming.RecognitionStream` of this (streaming) model, in chunks of

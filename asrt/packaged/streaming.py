@@ -49,7 +49,8 @@ class RecognitionStream:
         self._recognizer = recognizer
         self._rules = endpoint_rules(streaming) if rules is None else rules
         self._features = OnlineFeatures(recognizer.extractor)
-        self._model = ChunkStream(recognizer.model, int(chunk_frames or streaming["chunk_frames"]))
+        chunk_frames = int(chunk_frames or streaming["chunk_frames"])
+        self._model = ChunkStream(recognizer.model, chunk_frames, recognizer.chunk_step(chunk_frames))
         self._frame_seconds = FRAME_SECONDS * recognizer.model.encoder.subsampling_factor
         self._segment_start = 0.0
         self._new_segment()

@@ -100,6 +100,7 @@ def _worker_main(conn: Connection, flag, model_dir: str, torch_threads: int) -> 
     _state["streams"] = {}
     try:
         _state["model"] = Recognizer(model_dir)
+        _state["model"].prepare_streams()
         conn.send((True, str(_state["model"].metadata["model"])))
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         _state["error"] = e
