@@ -41,16 +41,21 @@ def test_pitch_features_are_refused_for_streaming():
         check_streamable(section("features", pitch=True))
 
 
-def _random_streaming_tdnn(lookahead: int) -> torch.nn.Module:
-    torch.manual_seed(lookahead)
-    model = build_model("tdnn", 80, 40, channels=32, num_layers=4, kernel_size=5, frontend="conv2d",
-                        frontend_channels=8, streaming={"lookahead": lookahead})
-    for m in model.modules():  # batch-norm statistics that are not the identity
+def _randomised(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in eval mode with batch-norm statistics and feature normalisation that are not the identity."""
+    for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.normal_()
             m.running_var.uniform_(0.5, 2.0)
     model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
     return model.eval()
+
+
+def _random_streaming_tdnn(lookahead: int) -> torch.nn.Module:
+    torch.manual_seed(lookahead)
+    model = build_model("tdnn", 80, 40, channels=32, num_layers=4, kernel_size=5, frontend="conv2d",
+                        frontend_channels=8, streaming={"lookahead": lookahead})
+    return _randomised(model)
 
 
 @pytest.mark.parametrize("lookahead", [0, 1, 3])
@@ -94,12 +99,7 @@ def _random_streaming_conformer(left_context: int, factor: int = 8) -> torch.nn.
     torch.manual_seed(left_context)
     model = build_model("conformer", 80, 40, d_model=32, num_layers=2, num_heads=4, d_ff=64, kernel_size=5,
                         subsampling_channels=8, subsampling_factor=factor, streaming={"left_context": left_context})
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-    model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
-    return model.eval()
+    return _randomised(model)
 
 
 @pytest.mark.parametrize("left_context", [0, 3, 100])

@@ -79,7 +79,7 @@ def accept_chunks(streams: Sequence[ChunkStream], feats: Sequence[torch.Tensor])
     chunks = [s._take(f) for s, f in zip(streams, feats)]
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (s, chunk) in enumerate(zip(streams, chunks)):
-        groups[(chunk.shape, _shapes(s._state))].append(i)
+        groups[(chunk.shape, state_shapes(s._state))].append(i)
     out: list[torch.Tensor] = [None] * len(streams)  # type: ignore[list-item]
     model, step = streams[0].model, streams[0].step
     for members in groups.values():
@@ -109,11 +109,25 @@ def _run(model: CtcModel, streams: list[ChunkStream], x: torch.Tensor, final: bo
     return log_probs
 
 
-def _shapes(state: Any) -> Any:
-    """A state's structure and shapes (streams batch together when theirs are equal)."""
+def state_shapes(state: Any) -> Any:
+    """A state's structure and per-stream shapes (streams batch together when theirs are equal)."""
     if isinstance(state, torch.Tensor):
         return tuple(state.shape[1:])
-    return None if state is None else tuple(_shapes(s) for s in state)
+    return None if state is None else tuple(state_shapes(s) for s in state)
+
+
+def flatten_state(state: Any) -> list[torch.Tensor]:
+    """A state's tensors in order (for a runtime that takes flat inputs)."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [] if state is None else [t for part in state for t in flatten_state(part)]
+
+
+def rebuild_state(template: Any, tensors: list) -> Any:
+    """``tensors`` (in :func:`flatten_state`'s order; consumed) in the structure of ``template``."""
+    if isinstance(template, torch.Tensor):
+        return tensors.pop(0)
+    return None if template is None else [rebuild_state(part, tensors) for part in template]
 
 
 def _stack(states: list) -> Any:

@@ -19,31 +19,11 @@ from typing import Any
 import torch
 
 from asrt.models import CtcModel
+from asrt.models.streaming import flatten_state, rebuild_state, state_shapes
 
 log = logging.getLogger(__name__)
 
 MAX_SETTLING_CHUNKS = 256  # chunks a state may take to reach its steady shapes (a left context of 256 chunks)
-
-
-def _flatten(state: Any) -> list[torch.Tensor]:
-    """A state's tensors (lists of tensors or None, nested) in order."""
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [] if state is None else [t for part in state for t in _flatten(part)]
-
-
-def _rebuild(template: Any, tensors: list) -> Any:
-    """``tensors`` (in :func:`_flatten`'s order) in the nesting of ``template``."""
-    if isinstance(template, torch.Tensor):
-        return tensors.pop(0)
-    return None if template is None else [_rebuild(part, tensors) for part in template]
-
-
-def _shapes(state: Any) -> Any:
-    """A state's nesting and per-stream shapes."""
-    if isinstance(state, torch.Tensor):
-        return tuple(state.shape[1:])
-    return None if state is None else [_shapes(part) for part in state]
 
 
 class _Chunk(torch.nn.Module):
@@ -54,8 +34,8 @@ class _Chunk(torch.nn.Module):
         self.encoder, self.template = encoder, template
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        log_probs, state = self.encoder.stream(x, _rebuild(self.template, list(states)))
-        return (log_probs, *_flatten(state))
+        log_probs, state = self.encoder.stream(x, rebuild_state(self.template, list(states)))
+        return (log_probs, *flatten_state(state))
 
 
 class OnnxChunkStep:
@@ -65,8 +45,8 @@ class OnnxChunkStep:
     def __init__(self, model: CtcModel, frames: int, template: Any, num_threads: int) -> None:
         import onnxruntime as ort
 
-        self.frames, self._template, self._shapes = frames, template, _shapes(template)
-        example = [torch.zeros(1, frames, model.feat_mean.numel()), *_flatten(template)]
+        self.frames, self._template, self._shapes = frames, template, state_shapes(template)
+        example = [torch.zeros(1, frames, model.feat_mean.numel()), *flatten_state(template)]
         names = [f"in{i}" for i in range(len(example))]
         outputs = [f"out{i}" for i in range(len(example))]
         graph = io.BytesIO()
@@ -82,14 +62,14 @@ class OnnxChunkStep:
 
     def fits(self, x: torch.Tensor, state: Any) -> bool:
         """Whether this step runs chunk ``x`` ``[N, T, F]`` from ``state``."""
-        return x.size(1) == self.frames and state is not None and _shapes(state) == self._shapes
+        return x.size(1) == self.frames and state is not None and state_shapes(state) == self._shapes
 
     def __call__(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """The chunk's log-probs ``[N, T', V]`` and the new state, as ``encoder.stream(x, state)`` gives them."""
-        inputs = [x, *_flatten(state)]
+        inputs = [x, *flatten_state(state)]
         outs = self._session.run(None, {n: t.contiguous().numpy() for n, t in zip(self._names, inputs)})
         tensors = [torch.from_numpy(o) for o in outs]
-        return tensors[0], _rebuild(self._template, tensors[1:])
+        return tensors[0], rebuild_state(self._template, tensors[1:])
 
 
 def onnx_chunk_step(model: CtcModel, frames: int, num_threads: int) -> OnnxChunkStep | None:
@@ -107,8 +87,8 @@ def onnx_chunk_step(model: CtcModel, frames: int, num_threads: int) -> OnnxChunk
         _, state = encoder.stream(x, encoder.init_stream())
         for _ in range(MAX_SETTLING_CHUNKS):
             _, after = encoder.stream(x, state)
-            if _shapes(after) == _shapes(state):
-                template = [t.clone() for t in _flatten(after)]
-                return OnnxChunkStep(model, frames, _rebuild(after, template), num_threads)
+            if state_shapes(after) == state_shapes(state):
+                template = [t.clone() for t in flatten_state(after)]
+                return OnnxChunkStep(model, frames, rebuild_state(after, template), num_threads)
             state = after
     return None
