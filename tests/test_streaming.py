@@ -51,17 +51,18 @@ def _randomised(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-def _random_streaming_tdnn(lookahead: int) -> torch.nn.Module:
+def _random_streaming_tdnn(lookahead: int, blocks: str = "first") -> torch.nn.Module:
     torch.manual_seed(lookahead)
     model = build_model("tdnn", 80, 40, channels=32, num_layers=4, kernel_size=5, frontend="conv2d",
-                        frontend_channels=8, streaming={"lookahead": lookahead})
+                        frontend_channels=8, streaming={"lookahead": lookahead, "lookahead_blocks": blocks})
     return _randomised(model)
 
 
-@pytest.mark.parametrize("lookahead", [0, 1, 3])
+@pytest.mark.parametrize("lookahead,blocks", [(0, "first"), (1, "first"), (3, "first"), (1, "last"), (3, "last")])
 @pytest.mark.parametrize("chunk_frames", [1, 4, 16])
-def test_streamed_model_outputs_equal_the_whole_utterances(lookahead, chunk_frames):
-    model = _random_streaming_tdnn(lookahead)
+def test_streamed_model_outputs_equal_the_whole_utterances(lookahead, blocks, chunk_frames):
+    model = _random_streaming_tdnn(lookahead, blocks)
+    assert [b.pad[1] for b in model.encoder.blocks] == ([1] * lookahead + [0] * (4 - lookahead))[:: 1 if blocks == "first" else -1]
     feats = torch.randn(237, 80)
     with torch.no_grad():
         whole, lengths = model(feats.unsqueeze(0), torch.tensor([237]))

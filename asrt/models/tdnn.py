@@ -77,9 +77,10 @@ class TdnnCtc(nn.Module):
     the same way at any pitch, which is what a tone is. ``frontend_freq_strides`` sets its convolutions'
     strides over frequency (see :class:`Conv2dSubsampling`).
 
-    ``streaming`` (``{lookahead: R}``) makes the model stream: a causal front-end and blocks that see
-    ``R`` output frames ahead in all (one each in the first ``R`` blocks) and ``kernel_size - 1`` before,
-    so that its outputs streamed chunk by chunk (:meth:`stream`) equal its outputs over the whole input.
+    ``streaming`` (``{lookahead: R, lookahead_blocks: first|last}``) makes the model stream: a causal
+    front-end and blocks that see ``R`` output frames ahead in all (one each in the first ``R`` blocks, or
+    the last ``R``) and ``kernel_size - 1`` before, so that its outputs streamed chunk by chunk
+    (:meth:`stream`) equal its outputs over the whole input.
     """
 
     def __init__(self, num_features: int, vocab_size: int, channels: int = 256, num_layers: int = 8,
@@ -89,6 +90,9 @@ class TdnnCtc(nn.Module):
         super().__init__()
         self.streaming = streaming is not None
         lookahead = int(streaming["lookahead"]) if streaming is not None else 0
+        where = streaming.get("lookahead_blocks", "first") if streaming is not None else "first"
+        if where not in ("first", "last"):
+            raise ValueError(f"model.streaming.lookahead_blocks must be first or last, not {where!r}")
         if self.streaming and frontend != "conv2d":
             raise ValueError("a streaming tdnn needs frontend: conv2d (its causal front-end)")
         if not 0 <= lookahead <= num_layers:
@@ -102,7 +106,7 @@ class TdnnCtc(nn.Module):
             raise ValueError(f"tdnn frontend must be conv1d or conv2d, not {frontend!r}")
         self.blocks = nn.ModuleList(
             SeparableConvBlock(channels, kernel_size, dropout, (int(i < lookahead) if self.streaming else None))
-            for i in range(num_layers))
+            for i in (range(num_layers) if where == "first" else reversed(range(num_layers))))
         self.lookahead = lookahead  # output frames
         self.output = nn.Linear(channels, vocab_size)
 
