@@ -33,11 +33,15 @@ if $pack; then
   rm -rf "$packdir" && mkdir -p "$packdir"/{whl,bin,lib}
   plat=()
   for p in manylinux_2_{17,24,27,28,31,34}_x86_64 manylinux2014_x86_64 manylinux1_x86_64; do plat+=(--platform "$p"); done
+  # asrt's own pins (pyproject.toml) of what the image lacks, and lhotse's unpinned dependencies
+  pins=$(python -c "import re, tomllib, sys; deps = tomllib.load(open('$root/pyproject.toml', 'rb'))['project']['dependencies']
+on_image = {'torch', 'numpy', 'scipy', 'pyyaml', 'tqdm', 'urllib3', 'sentencepiece', 'kenlm'}  # kenlm: stage 4 only
+print(' '.join(d for d in deps if re.split('[=<>]', d)[0] not in on_image))")
+  jieba=$(tr ' ' '\n' <<<"$pins" | grep '^jieba')  # an sdist only: built into a wheel
   python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12 \
-    --implementation cp "${plat[@]}" -d "$packdir/whl" lhotse==1.33.0 lilcom==1.8.2 kaldifst==1.8.3 kaldilm==1.15.5 \
-    kaldi-decoder==0.3.2 kaldialign==0.12.0 pypinyin==0.55.0 pyroomacoustics==0.10.1 intervaltree sortedcontainers \
-    cytoolz toolz audioread tabulate soundfile
-  python -m pip wheel -q --disable-pip-version-check --no-deps -w "$packdir/whl" jieba==0.42.1  # an sdist only
+    --implementation cp "${plat[@]}" -d "$packdir/whl" $(tr ' ' '\n' <<<"$pins" | grep -v '^jieba') \
+    intervaltree sortedcontainers cytoolz toolz audioread tabulate
+  python -m pip wheel -q --disable-pip-version-check --no-deps -w "$packdir/whl" "$jieba"
   espeak=$(command -v espeak-ng) || { echo "gpu_check: espeak-ng is not installed here (run utils/setup_env.sh)" >&2; exit 1; }
   cp "$espeak" "$packdir/bin/"
   # every shared library it loads except the C library's own, which the device's newer glibc provides

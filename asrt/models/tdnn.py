@@ -93,6 +93,7 @@ class TdnnCtc(nn.Module):
         where = streaming.get("lookahead_blocks", "first") if streaming is not None else "first"
         if where not in ("first", "last"):
             raise ValueError(f"model.streaming.lookahead_blocks must be first or last, not {where!r}")
+        ahead = range(lookahead) if where == "first" else range(num_layers - lookahead, num_layers)  # blocks that look ahead
         if self.streaming and frontend != "conv2d":
             raise ValueError("a streaming tdnn needs frontend: conv2d (its causal front-end)")
         if not 0 <= lookahead <= num_layers:
@@ -105,8 +106,8 @@ class TdnnCtc(nn.Module):
         else:
             raise ValueError(f"tdnn frontend must be conv1d or conv2d, not {frontend!r}")
         self.blocks = nn.ModuleList(
-            SeparableConvBlock(channels, kernel_size, dropout, (int(i < lookahead) if self.streaming else None))
-            for i in (range(num_layers) if where == "first" else reversed(range(num_layers))))
+            SeparableConvBlock(channels, kernel_size, dropout, (int(i in ahead) if self.streaming else None))
+            for i in range(num_layers))
         self.lookahead = lookahead  # output frames
         self.output = nn.Linear(channels, vocab_size)
 
