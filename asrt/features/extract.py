@@ -80,23 +80,32 @@ def model_input(cut):
     return cut if cut.sampling_rate == SAMPLE_RATE else cut.resample(SAMPLE_RATE)
 
 
-def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, features_cfg: dict,
-                  num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
-    """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``.
+def split_cuts(manifest_dir: Path, corpus: str, split: str, speed_perturb: tuple[float, ...] = ()):
+    """The eager CutSet stage 3 computes features for: one cut per labelled supervision, as the model hears
+    it (:func:`model_input`), and a copy per ``speed_perturb`` factor after the originals."""
+    from lhotse import CutSet, load_manifest
 
-    ``speed_perturb`` (e.g. ``(0.9, 1.1)``) adds speed-perturbed copies, for training splits only.
-    """
-    from lhotse import CutSet, LilcomChunkyWriter, load_manifest
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = cuts_path(out_dir, corpus, split)
     recordings = load_manifest(manifest_path(manifest_dir, corpus, "recordings", split))
     supervisions = load_manifest(manifest_path(manifest_dir, corpus, "supervisions_labelled", split))
     cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions).trim_to_supervisions(
         keep_overlapping=False).map(model_input).to_eager()
     if speed_perturb:
         cuts = CutSet.from_cuts([c for f in (1.0, *speed_perturb) for c in (cuts if f == 1.0 else cuts.perturb_speed(f))])
+    return cuts
+
+
+def compute_fbank(manifest_dir: Path, corpus: str, split: str, out_dir: Path, features_cfg: dict,
+                  num_jobs: int = 1, speed_perturb: tuple[float, ...] = ()) -> Path:
+    """Make ``<corpus>_cuts_<split>.jsonl.gz`` with features in ``out_dir``.
+
+    ``speed_perturb`` (e.g. ``(0.9, 1.1)``) adds speed-perturbed copies, for training splits only.
+    """
+    from lhotse import LilcomChunkyWriter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = cuts_path(out_dir, corpus, split)
+    cuts = split_cuts(manifest_dir, corpus, split, speed_perturb)
     torch.set_num_threads(1)
     storage = feature_storage(out_dir, corpus, split)
     # What a killed run stored, perhaps with another --num-jobs: lhotse's one archive, or a directory of them
