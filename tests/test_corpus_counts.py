@@ -96,7 +96,8 @@ def test_magicdata_replica_leaves_out_only_the_unintelligible_english_and_broken
     assert len(by_split["train"]) == 7  # of 9: the [*] and the English words go, the tags are removed
     warned = _warnings(caplog)
     assert "MAGICDATA: left out 3 utterances (unintelligible, not Mandarin, or known broken)" in warned
-    assert "found 5 transcribed test utterances (5 written, 0 left out by the text rules), the full corpus has 24279" in warned
+    assert ("found 5 transcribed test utterances (5 written, 0 left out by the text rules), "
+            "the full corpus has 24279") in warned
     assert "transcribed train utterances" not in warned  # no anchor states the train count
     assert "MAGICDATA: found 20 audio files, the full corpus has 609552" in warned
 

@@ -28,8 +28,8 @@ from asrt.text.normalize import TextRules, normalize_transcript
 
 SPLITS = ("train", "dev", "test")
 # The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
-TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few transcripts with spoken letters "
-                            "(full-width ａ, ｂ, ｃ, ｋ, ｔ, which lhotse and WeNet map to A B C K T) are rejected")
+TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few transcripts with spoken "
+                            "letters (full-width ａ, ｂ, ｃ, ｋ, ｔ, which lhotse and WeNet map to A B C K T) are rejected")
 # The full corpus: transcribed utterances per split (the corpus paper, Bu et al. 2017, Table 1; the
 # published split sizes), and audio files (Kaldi's egs/aishell/s5/local/aishell_data_prep.sh checks for
 # 141,925: 325 more than the 141,600 transcribed, the wavs without a transcript line).

@@ -13,7 +13,8 @@ Layout after stage 0 (``corpus_dir``; one archive per split, ``{train,dev,test}_
     38_5716_20170914202211.wav<TAB>38_5716<TAB>我要听[FIL]周杰伦的歌
 
 Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL]`` (a filled pause),
-``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
+``[SPK]`` (speaker noise) and the like are removed, as lhotse does (Kaldi and WeNet keep them as
+tokens); ``[*]`` marks speech the
 transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
 utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
 rejected by the shared rule. The rules are this module's ``TEXT_RULES``.
@@ -33,7 +34,8 @@ SPLITS = ("train", "dev", "test")
 # The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
 TEXT_RULES = TextRules(remove=(r"\[\s*[A-Za-z]+\s*\]",), reject=(r"\[\s*\*\s*\]",),
                        note="bracketed markers of non-speech: [FIL] filled pause and [SPK] speaker noise "
-                            "are removed (as lhotse and Kaldi do), as is any other [WORD] tag; [*] marks "
+                            "are removed (as lhotse does; Kaldi keeps them as tokens), as is any other [WORD] "
+                            "tag; [*] marks "
                             "speech the transcriber could not make out, so the transcript is rejected")
 OPENSLR_ID = 68
 # OpenSLR publishes no md5 for these archives; their sizes in bytes (as Kaldi's multi_cn checks them) are verified.
