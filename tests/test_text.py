@@ -31,8 +31,33 @@ def test_punctuation_and_space_are_removed(raw, expected):
     assert normalize_transcript(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["ＶＣＤ机", "VCD机", "我用iPhone", "Ｈ５Ｎ１病毒", "abc", "ａ"])
-def test_latin_letters_reject_the_transcript(raw):
+@pytest.mark.parametrize("raw, expected", [
+    ("增长了５０％", "增长了百分之五零"),
+    ("百分之５０％", "百分之五零"),  # the sign already written out is not read twice
+    ("利率3.5%", "利率百分之三点五"),
+    ("浓度5‰", "浓度千分之五"),
+    ("气温２５℃", "气温二五摄氏度"),
+    ("气温２５°C", "气温二五摄氏度"),
+    ("零下５°", "零下五度"),
+    ("体温98.6℉", "体温九八点六华氏度"),
+    ("第Ⅱ期", "第二期"),
+    ("ⅲ", "三"),
+])
+def test_symbols_that_are_read_aloud_become_their_reading(raw, expected):
+    assert normalize_transcript(raw) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("李·白", "李白"), ("好～", "好"), ("好~", "好"), ("点赞😀", "点赞"), ("点赞👍️", "点赞"),  # with U+FE0F
+    ("１＋１＝２", "一一二"), ("＃话题＃", "话题"), ("￥", None), ("你\u200b好", "你好"),
+])
+def test_a_stray_symbol_never_costs_the_transcript(raw, expected):
+    assert normalize_transcript(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["ＶＣＤ机", "VCD机", "我用iPhone", "Ｈ５Ｎ１病毒", "abc", "ａ", "ＣＣＴＶ新闻",
+                                 "去唱Ｋ歌", "α粒子", "こんにちは", "安녕"])
+def test_letters_of_other_scripts_reject_the_transcript(raw):
     assert normalize_transcript(raw) is None
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asrt.corpora.archives import fetch_and_extract
-from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, read_transcripts, warn_if_incomplete
+from asrt.corpora.utterances import (Utterance, missing_paths, prepare_utterances, read_transcripts, warn_if_incomplete,
+                                     warn_if_split_incomplete)
 from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "aidatatang_200zh"
@@ -36,7 +37,11 @@ ARCHIVE_BYTES = 18756983399
 TOP_DIR = "aidatatang_200zh"
 TRANSCRIPT = f"{TOP_DIR}/transcript/aidatatang_200_zh_transcript.txt"
 EXTRACTED = [TRANSCRIPT, *(f"{TOP_DIR}/corpus/{s}" for s in SPLITS)]  # what the archive unpacks to
-EXPECTED_UTTERANCES = 237265
+# The full corpus: 237,265 audio files (Kaldi's egs/multi_cn/s5/local/aidatatang_data_prep.sh checks the
+# count); dev 24,216 and test 48,144 transcribed utterances (the Snt column of ESPnet's
+# egs2/aidatatang_200zh/asr1/README.md), train 164,905 the difference (no anchor states it).
+EXPECTED_AUDIO_FILES = 237265
+EXPECTED_UTTERANCES = {"train": 164905, "dev": 24216, "test": 48144}
 
 
 def check_layout(corpus_dir: Path) -> list[str]:
@@ -86,20 +91,22 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     by_split: dict[str, list[Utterance]] = {}
     no_text = rejected = 0
     for split in SPLITS:
-        by_split[split] = []
+        by_split[split], split_rejected = [], 0
         for wav in sorted((corpus_dir / TOP_DIR / "corpus" / split).glob("*/*.wav")):
             if wav.stem not in texts:
                 no_text += 1
                 continue
             text = normalize_transcript(texts[wav.stem], TEXT_RULES)
             if text is None:
-                rejected += 1
+                split_rejected += 1
                 continue
             by_split[split].append(Utterance(wav.stem, wav, wav.parent.name, text))
+        warn_if_split_incomplete(NAME, split, len(by_split[split]), split_rejected, EXPECTED_UTTERANCES)
+        rejected += split_rejected
     if no_text or rejected:
         logging.warning("aidatatang_200zh: skipped %d audio files without a transcript and %d transcripts "
                         "without a Mandarin reading", no_text, rejected)
-    warn_if_incomplete(NAME, sum(len(v) for v in by_split.values()) + rejected + no_text, EXPECTED_UTTERANCES)
+    warn_if_incomplete(NAME, sum(len(v) for v in by_split.values()) + rejected + no_text, EXPECTED_AUDIO_FILES)
     return by_split
 
 

@@ -22,13 +22,19 @@ from tqdm import tqdm
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.download import extract
-from asrt.corpora.utterances import Utterance, read_transcripts, write_utterance_manifests
+from asrt.corpora.utterances import (Utterance, read_transcripts, warn_if_incomplete, warn_if_split_incomplete,
+                                     write_utterance_manifests)
 from asrt.text.normalize import TextRules, normalize_transcript
 
 SPLITS = ("train", "dev", "test")
 # The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
-TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few transcripts with letters "
-                            "(full-width ａ, ｂ, ｃ, ｋ, ｔ) are rejected")
+TEXT_RULES = TextRules(note="words separated by spaces, no markers; the few transcripts with spoken "
+                            "letters (full-width ａ, ｂ, ｃ, ｋ, ｔ, which lhotse and WeNet map to A B C K T) are rejected")
+# The full corpus: transcribed utterances per split (the corpus paper, Bu et al. 2017, Table 1; the
+# published split sizes), and audio files (Kaldi's egs/aishell/s5/local/aishell_data_prep.sh checks for
+# 141,925: 325 more than the 141,600 transcribed, the wavs without a transcript line).
+EXPECTED_UTTERANCES = {"train": 120098, "dev": 14326, "test": 7176}
+EXPECTED_AUDIO_FILES = 141925
 OPENSLR_ID = 33
 # md5 sums as published with PaddleSpeech's AISHELL-1 download script.
 ARCHIVES = [("data_aishell.tgz", "2f494334227864a8a8fec932999db9d8", None),
@@ -88,24 +94,35 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
         raise FileNotFoundError(f"{len(packed)} per-speaker tarballs in {corpus_dir / WAV_DIR} (e.g. {packed[0]}) "
                                 "are not unpacked: run stage 0.")
     transcripts = read_transcripts(corpus_dir / TRANSCRIPT)
+    audio_files = 0
     for split in SPLITS:
         wavs = sorted((corpus_dir / WAV_DIR / split).glob("*/*.wav"))
         if not wavs:
             raise FileNotFoundError(f"no audio in {corpus_dir / WAV_DIR / split}: run stage 0.")
-        utterances, untranscribed, rejected = [], 0, 0
-        for wav in wavs:
-            if wav.stem not in transcripts:
-                untranscribed += 1
-                continue
-            text = normalize_transcript(transcripts[wav.stem], TEXT_RULES)
-            if text is None:
-                rejected += 1
-                continue
-            utterances.append(Utterance(id=wav.stem, audio=wav, speaker=wav.parent.name, text=text))
+        audio_files += len(wavs)
+        utterances, rejected = read_split(wavs, transcripts)
+        untranscribed = len(wavs) - len(utterances) - rejected
         if untranscribed or rejected:
             logging.info("aishell %s: left out %d wavs without a transcript line and %d transcripts the text "
                          "rules reject", split, untranscribed, rejected)
+        warn_if_split_incomplete("aishell", split, len(utterances), rejected, EXPECTED_UTTERANCES)
         write_utterance_manifests(manifest_dir, "aishell", split, utterances)
+    warn_if_incomplete("aishell", audio_files, EXPECTED_AUDIO_FILES)
+
+
+def read_split(wavs: list[Path], transcripts: dict[str, str]) -> tuple[list[Utterance], int]:
+    """The utterances of ``wavs`` that have a transcript line the text rules accept, and how many lines they
+    reject; the speaker is the directory (``S0002``, as lhotse names it; Kaldi prefixes ``BAC009``)."""
+    utterances, rejected = [], 0
+    for wav in wavs:
+        if wav.stem not in transcripts:
+            continue
+        text = normalize_transcript(transcripts[wav.stem], TEXT_RULES)
+        if text is None:
+            rejected += 1
+            continue
+        utterances.append(Utterance(id=wav.stem, audio=wav, speaker=wav.parent.name, text=text))
+    return utterances, rejected
 
 
 def extra_lm_text(corpus_dir: Path) -> list[Path]:

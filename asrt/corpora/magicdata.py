@@ -13,7 +13,8 @@ Layout after stage 0 (``corpus_dir``; one archive per split, ``{train,dev,test}_
     38_5716_20170914202211.wav<TAB>38_5716<TAB>我要听[FIL]周杰伦的歌
 
 Transcripts carry bracketed markers for what is not a word of the prompt: ``[FIL]`` (a filled pause),
-``[SPK]`` (speaker noise) and the like are removed, as lhotse and Kaldi do; ``[*]`` marks speech the
+``[SPK]`` (speaker noise) and the like are removed, as lhotse does (Kaldi and WeNet keep them as
+tokens); ``[*]`` marks speech the
 transcriber could not make out, so the reference is incomplete and the utterance is left out. Two
 utterances known to be broken (listed by lhotse) are left out too. Transcripts with Latin letters are
 rejected by the shared rule. The rules are this module's ``TEXT_RULES``.
@@ -24,7 +25,8 @@ import logging
 from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
-from asrt.corpora.utterances import Utterance, missing_paths, prepare_utterances, warn_if_incomplete
+from asrt.corpora.utterances import (Utterance, missing_paths, prepare_utterances, warn_if_incomplete,
+                                     warn_if_split_incomplete)
 from asrt.text.normalize import TextRules, normalize_transcript
 
 NAME = "magicdata"
@@ -32,13 +34,18 @@ SPLITS = ("train", "dev", "test")
 # The corpus's transcript conventions, applied before the shared rule of asrt.text.normalize.
 TEXT_RULES = TextRules(remove=(r"\[\s*[A-Za-z]+\s*\]",), reject=(r"\[\s*\*\s*\]",),
                        note="bracketed markers of non-speech: [FIL] filled pause and [SPK] speaker noise "
-                            "are removed (as lhotse and Kaldi do), as is any other [WORD] tag; [*] marks "
+                            "are removed (as lhotse does; Kaldi keeps them as tokens), as is any other [WORD] "
+                            "tag; [*] marks "
                             "speech the transcriber could not make out, so the transcript is rejected")
 OPENSLR_ID = 68
 # OpenSLR publishes no md5 for these archives; their sizes in bytes (as Kaldi's multi_cn checks them) are verified.
 ARCHIVES = [(f"{s}_set.tar.gz", None, size)
             for s, size in (("train", 52627842921), ("dev", 1035537823), ("test", 2201936013))]
-EXPECTED_UTTERANCES = 609552
+# The full corpus: 609,552 audio files (Kaldi's egs/multi_cn/s5/local/magicdata_data_prep.sh checks the
+# count); test 24,279 transcribed utterances (the Snt column of ESPnet's egs2/magicdata/asr1/README.md).
+# No anchor read here states the train and dev counts.
+EXPECTED_AUDIO_FILES = 609552
+EXPECTED_UTTERANCES = {"test": 24279}
 BAD_UTTERANCES = frozenset({"16_4013_20170819121429", "18_1565_20170712000170"})
 
 
@@ -70,7 +77,7 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
     dropped = no_text = 0
     for split in SPLITS:
         trans = read_trans(corpus_dir / split / "TRANS.txt")
-        by_split[split] = []
+        by_split[split], split_dropped = [], 0
         for wav in sorted((corpus_dir / split).glob("*/*.wav")):
             if wav.stem not in trans:
                 no_text += 1
@@ -78,13 +85,15 @@ def read_utterances(corpus_dir: Path) -> dict[str, list[Utterance]]:
             speaker, raw = trans[wav.stem]
             text = None if wav.stem in BAD_UTTERANCES else normalize_transcript(raw, TEXT_RULES)
             if text is None:
-                dropped += 1
+                split_dropped += 1
                 continue
             by_split[split].append(Utterance(wav.stem, wav, speaker, text))
+        warn_if_split_incomplete("MAGICDATA", split, len(by_split[split]), split_dropped, EXPECTED_UTTERANCES)
+        dropped += split_dropped
     if dropped or no_text:
         logging.warning("MAGICDATA: left out %d utterances (unintelligible, not Mandarin, or known broken) "
                         "and %d audio files without a transcript", dropped, no_text)
-    warn_if_incomplete("MAGICDATA", sum(len(v) for v in by_split.values()) + dropped + no_text, EXPECTED_UTTERANCES)
+    warn_if_incomplete("MAGICDATA", sum(len(v) for v in by_split.values()) + dropped + no_text, EXPECTED_AUDIO_FILES)
     return by_split
 
 

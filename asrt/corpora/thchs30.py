@@ -31,6 +31,7 @@ from pathlib import Path
 
 from asrt.corpora.archives import fetch_and_extract
 from asrt.corpora.manifests import write_manifests
+from asrt.corpora.utterances import warn_if_split_incomplete
 from asrt.text.normalize import TextRules, normalize_transcript
 
 SPLITS = ("train", "dev", "test")
@@ -38,6 +39,9 @@ SPLITS = ("train", "dev", "test")
 TEXT_RULES = TextRules(remove=(r"(?<![A-Za-z])l\s*=",),
                        note="line 1 words separated by spaces; a stray 'l =' annotation in some lines is "
                             "removed (lhotse removes it too); labels come from the pinyin line")
+# Utterances per split of the full corpus (the corpus paper, Wang and Zhang 2015, arXiv:1512.01882, and its
+# README.TXT): every wav has a transcript.
+EXPECTED_UTTERANCES = {"train": 10000, "dev": 893, "test": 2495}
 OPENSLR_ID = 18
 # md5 as published with PaddleSpeech's THCHS-30 download script. test-noise.tgz (noisy test sets) and
 # resource.tgz (dictionary, noise) are not needed for clean-speech recognition.
@@ -109,6 +113,7 @@ def prepare(corpus_dir: Path, manifest_dir: Path) -> None:
         logging.info("thchs30 %s: %d utterances of %d speakers, %.1f h; %d rejected by the text rules", split,
                      len(recordings), len({s.speaker for s in supervisions}),
                      sum(r.duration for r in recordings) / 3600, rejected)
+        warn_if_split_incomplete("thchs30", split, len(recordings), rejected, EXPECTED_UTTERANCES)
 
 
 def extra_lm_text(corpus_dir: Path) -> list[Path]:

@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from tqdm import tqdm
 
@@ -97,11 +97,23 @@ def read_transcripts(path: Path) -> dict[str, str]:
     return out
 
 
-def warn_if_incomplete(corpus: str, found: int, expected: int) -> None:
-    """Warn when a corpus holds ``found`` audio files where the full corpus has ``expected`` (a partial copy
-    is prepared all the same)."""
-    if found != expected:
-        logging.warning("%s: found %d audio files, the full corpus has %d", corpus, found, expected)
+def warn_if_incomplete(corpus: str, found: int, expected: int | None, what: str = "audio files",
+                       detail: str = "") -> bool:
+    """Warn when a corpus holds ``found`` ``what`` where the full corpus has ``expected`` (a partial copy
+    is prepared all the same; None: no anchor gives the number). True when it warned."""
+    if expected is None or found == expected:
+        return False
+    logging.warning("%s: found %d %s%s, the full corpus has %d", corpus, found, what, detail, expected)
+    return True
+
+
+def warn_if_split_incomplete(corpus: str, split: str, written: int, left_out: int,
+                             expected: Mapping[str, int]) -> bool:
+    """Warn when the ``written`` utterances of ``split`` plus the ``left_out`` ones (transcripts the text
+    rules reject) differ from the full corpus's count of transcribed utterances, ``expected[split]`` (the
+    corpus module's ``EXPECTED_UTTERANCES``, from its anchors; a split missing there is not checked)."""
+    return warn_if_incomplete(corpus, written + left_out, expected.get(split), f"transcribed {split} utterances",
+                              f" ({written} written, {left_out} left out by the text rules)")
 
 
 def missing_paths(root: Path, required: list[str]) -> list[str]:
