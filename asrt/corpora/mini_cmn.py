@@ -5,26 +5,24 @@ word-segmented with POS tags (``迈向/v  充满/v  希望/n``), bracketed compo
 full-width digits. Sentences are split by position into train / dev / test (no sentence shared); the
 LM trains on all training sentences, the audio covers a sample of clauses of 8-25 characters.
 
-Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance. It is spoken as
-people speak (``synth.spoken_sandhi``): espeak-ng applies third-tone sandhi (``ni3 hao3`` is said
-``ni2 hao3``) while the label keeps the lexicon's tones, exactly the situation of a model trained through
+Audio is spoken from the tonal pinyin of each utterance by the voices ``synth.voices`` names, in its
+shares (:mod:`asrt.corpora.voices`; by default espeak-ng's ``cmn-latn-pinyin`` alone, and MBROLA's
+``cn1`` on request). It is spoken as people speak (``synth.spoken_sandhi``): the voice applies
+third-tone sandhi (``ni3 hao3`` is said ``ni2 hao3``) while the label keeps the lexicon's tones, exactly the situation of a model trained through
 a lexicon on a real corpus; 一 and 不 are already labelled with their sandhi tones by pypinyin
 (``yi2 ge4``, ``bu2 shi4``), so they are spoken as labelled. Speaking rates span ``synth.speed_range``
-words per minute and speakers' pitches the whole of espeak-ng's 0-99 range. Each utterance then passes
+words per minute (espeak-ng) and speakers' pitches the whole of espeak-ng's 0-99 range. Each utterance then passes
 through one recording condition (16 kHz close microphone, reverberant room, 8 kHz telephone line with a
 mu-law or GSM codec, 44.1 kHz stereo, 48 kHz; :mod:`asrt.corpora.channels`) in the fixed proportions
 ``synth.conditions`` gives, and noise is added to ``synth.noise_prob`` of the utterances of every
 condition but clean 16 kHz. The condition is stored in each supervision's ``custom["condition"]`` (and
-``custom["snr_db"]``) so that decoding reports error rates per condition. A speaker is a voice variant plus a pitch; speakers are assigned to one split
-each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
+``custom["snr_db"]``) so that decoding reports error rates per condition. A speaker is a voice's
+variant plus a pitch; speakers are assigned to one split each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
 dev and test speakers never occur in training.
 
-Tones are pitch movements within a speaker's pitch range, and espeak-ng takes that range from the
-variant file (``pitch <base Hz> <top Hz>``). Some variants have almost none (``Alex``: 105-115 Hz,
-``robosoft6``: 150-150 Hz) or an inverted one (``aunty``: 204-176 Hz), which flattens or mirrors every
-tone; they are left out. The others are spoken with their range scaled (SSML ``prosody range``) so that
-top/base is about ``SynthConfig.tone_range`` — a Mandarin speaker's tones span close to an octave, while
-espeak-ng's own ranges give contours of a few semitones that a filterbank barely resolves.
+espeak-ng's speakers are its variants with tone-carrying pitch ranges, scaled toward ``synth.tone_range``
+(:mod:`asrt.corpora.voices.espeak_ng`); MBROLA's are cn1 at a base pitch and tone range
+(:mod:`asrt.corpora.voices.mbrola`).
 
 On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 
