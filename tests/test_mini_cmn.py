@@ -18,9 +18,11 @@ import soundfile as sf
 
 from asrt.corpora import channels
 from asrt.corpora.mini_cmn import (
-    MIN_TONE_RANGE, SPLITS, TSV_HEADER, VOICE, SynthConfig, UttSpec, _espeak_data_dir, _noise, espeak_input,
-    list_variants, parse_peoples_daily, plan_utterances, prepare_mini_cmn, range_percent, room_files, split_text,
-    synthesize_utterance, utterance_texts, variant_tone_ranges,
+    SPLITS, TSV_HEADER, SynthConfig, UttSpec, _noise, parse_peoples_daily, plan_utterances, prepare_mini_cmn,
+    room_files, split_text, synthesize_utterance, utterance_texts,
+)
+from asrt.corpora.voices.espeak_ng import (
+    MIN_TONE_RANGE, VOICE_NAME, espeak_data_dir, espeak_input, list_variants, range_percent, variant_tone_ranges,
 )
 from asrt.corpora.utterances import heldout_split
 from asrt.names import SAMPLE_RATE, manifest_path
@@ -110,7 +112,7 @@ def test_every_possible_speaker_keeps_its_split():
     """Every speaker mini_cmn can make (every espeak-ng variant, voiced or not, at every pitch 0-99 that
     espeak-ng's -p takes) lands in the split it landed in before the hash was shared, for the held-out
     fraction of every mini_cmn config (and a few others): the corpus, and so RESULTS.md, is unchanged."""
-    variants = sorted(p.name for p in (_espeak_data_dir() / "voices" / "!v").iterdir())
+    variants = sorted(p.name for p in (espeak_data_dir() / "voices" / "!v").iterdir())
     assert len(variants) > 50
     fractions = recipe_speaker_fractions() | {0.02, 0.05, 0.1, 0.2}
     assert {0.05, 0.1} <= fractions
@@ -311,7 +313,7 @@ def test_synthesize_utterance_is_16k_float32(spec):
     assert 0.5 < len(audio) / SAMPLE_RATE < 4.0  # four syllables
     assert 0.3 - 1e-6 <= np.abs(audio).max() <= 0.9 + 1e-6
     # Resampled from espeak-ng's own rate to 16 kHz: the length scales by 16000 / rate.
-    cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", "170", "-p", "50", "--stdout",
+    cmd = ["espeak-ng", "-m", "-v", f"{VOICE_NAME}+{spec.variant}", "-s", "170", "-p", "50", "--stdout",
            espeak_input(spec.pinyin, 150)]
     raw, rate = sf.read(io.BytesIO(subprocess.run(cmd, capture_output=True, check=True).stdout))
     assert rate != SAMPLE_RATE
@@ -378,7 +380,7 @@ def test_espeak_input_with_spoken_sandhi_has_no_breaks():
 def test_espeak_speaks_the_labelled_third_tones():
     """Without the break espeak-ng turns ni3 into a rising tone (35); with it both stay 214."""
     def phonemes(text):
-        return subprocess.run(["espeak-ng", "-m", "-v", VOICE, "-q", "-x", text], capture_output=True, text=True,
+        return subprocess.run(["espeak-ng", "-m", "-v", VOICE_NAME, "-q", "-x", text], capture_output=True, text=True,
                               check=True).stdout.split()
     assert phonemes("ni3 hao3")[0].startswith("n'i35")
     spoken = phonemes(espeak_input("ni3 hao3"))
@@ -389,7 +391,7 @@ def test_espeak_speaks_the_labelled_third_tones():
 def test_espeak_applies_third_tone_sandhi_when_spoken_sandhi():
     """mini_cmn v2 speaks as people do: the label says ni3 hao3, espeak-ng says ni2 (35) hao3 (214)."""
     ssml = espeak_input("ni3 hao3", 150, spoken_sandhi=True)
-    spoken = subprocess.run(["espeak-ng", "-m", "-v", VOICE, "-q", "-x", ssml], capture_output=True, text=True,
+    spoken = subprocess.run(["espeak-ng", "-m", "-v", VOICE_NAME, "-q", "-x", ssml], capture_output=True, text=True,
                             check=True).stdout.split()
     assert len(spoken) == 2
     assert spoken[0].startswith("n'i35") and spoken[1].startswith("X'Au214")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up of everything asrt needs on a Debian machine.
 #
-# Usage: utils/setup_env.sh
+# Usage: utils/setup_env.sh [--voices LIST]
 #
 # path.sh runs this automatically on first use; run it by hand after pulling a
 # change to pyproject.toml. Each step is skipped when its result is already there, so
@@ -11,9 +11,13 @@
 #   2. the virtualenv $ASRT_ROOT/.venv with torch==2.13.0 and the repository's own
 #      development install, `pip install -e .[train,serve,export,test]` (pip runs again
 #      only when pyproject.toml changed: its hash is kept in .venv);
-#   3. KenLM's lmplz and build_binary, compiled from the kenlm sdist into .venv/bin.
+#   3. KenLM's lmplz and build_binary, compiled from the kenlm sdist into .venv/bin;
+#   4. only when asked, the voices mini_cmn's synth.voices names beyond espeak-ng (comma-separated):
+#      --voices mbrola-cn1 installs Debian's mbrola (contrib) and mbrola-cn1 (non-free), with contrib and
+#      non-free enabled for that one install (a temporary sources file, removed afterwards).
 #
 # Environment: ASRT_PYTHON  interpreter the virtualenv is made from (default: python3).
+# ASRT_VOICES the --voices list, when the option is not given.
 # ASRT_ROOT is always the directory above this script, whatever the environment says,
 # so that a second checkout never installs into the first one's virtualenv.
 set -euo pipefail
@@ -36,8 +40,30 @@ workdir=""
 say() { echo "setup_env: $*" >&2; }
 die() { echo "setup_env: ERROR: $*" >&2; exit 1; }
 
+voices="${ASRT_VOICES:-}"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --voices) [ $# -ge 2 ] || die "--voices needs a list, e.g. --voices mbrola-cn1"; voices=$2; shift 2 ;;
+    --voices=*) voices=${1#--voices=}; shift ;;
+    *) die "unknown option '$1'; usage: utils/setup_env.sh [--voices mbrola-cn1]" ;;
+  esac
+done
+for v in ${voices//,/ }; do
+  case $v in
+    espeak-ng|mbrola-cn1) ;;
+    *) die "unknown voice '$v' in --voices; known: espeak-ng (always installed), mbrola-cn1" ;;
+  esac
+done
+
+# as_root: the command prefix that runs a command as root (empty array when neither root nor sudo).
+as_root=()
+if [ "$(id -u)" -eq 0 ]; then as_root=(env); elif command -v sudo >/dev/null 2>&1; then as_root=(sudo env); fi
+
+voice_sources=""  # a temporary apt sources file (contrib, non-free) while a voice installs
+
 cleanup() {
   local rc=$?
+  if [ -n "$voice_sources" ]; then "${as_root[@]}" rm -f "$voice_sources" || true; fi
   if [ -n "$workdir" ]; then
     if [ "$rc" -eq 0 ]; then rm -rf "$workdir"; else say "logs kept in $workdir"; fi
   fi
@@ -101,11 +127,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     die "missing system packages: ${missing[*]}. This is not a Debian/Ubuntu system; install them with your package manager and rerun."
   fi
-  if [ "$(id -u)" -eq 0 ]; then
-    as_root=(env)
-  elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo env)
-  else
+  if [ ${#as_root[@]} -eq 0 ]; then
     die "missing system packages: ${missing[*]}. Run as root: apt-get install -y ${missing[*]}"
   fi
   say "installing Debian packages: ${missing[*]}"
@@ -185,6 +207,30 @@ if [ ! -x "$venv/bin/lmplz" ] || [ ! -x "$venv/bin/build_binary" ]; then
     mv -f "$venv/bin/.$tool.tmp" "$venv/bin/$tool"
   done
   say "KenLM built in $((SECONDS - kenlm_start)) s"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. Voices beyond espeak-ng, only when asked (asrt/corpora/voices; licences in egs/mini_cmn/README.md)
+# ---------------------------------------------------------------------------
+readonly MBROLA_CN1_DB=/usr/share/mbrola/cn1/cn1
+if [[ ",$voices," == *,mbrola-cn1,* ]] && ! { command -v mbrola >/dev/null 2>&1 && [ -f "$MBROLA_CN1_DB" ]; }; then
+  command -v apt-get >/dev/null 2>&1 \
+    || die "the mbrola-cn1 voice needs the mbrola program and its cn1 database ($MBROLA_CN1_DB); this is not Debian, install them by hand."
+  [ ${#as_root[@]} -gt 0 ] \
+    || die "the mbrola-cn1 voice needs root: apt-get install mbrola mbrola-cn1 with contrib and non-free enabled."
+  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  [ -n "$codename" ] || die "cannot tell the Debian release from /etc/os-release to enable contrib and non-free."
+  voice_sources=/etc/apt/sources.list.d/asrt-mbrola-nonfree.sources  # removed by cleanup, whatever happens
+  say "installing the mbrola-cn1 voice: mbrola (contrib) and mbrola-cn1 (non-free), from $codename"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$codename" | "${as_root[@]}" tee "$voice_sources" >/dev/null
+  run_logged apt-update-voices "apt-get update with contrib and non-free (for the mbrola-cn1 voice)" \
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get update
+  run_logged apt-install-voices "installing the mbrola-cn1 voice (apt-get install mbrola mbrola-cn1)" \
+    "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mbrola mbrola-cn1
+  "${as_root[@]}" rm -f "$voice_sources"
+  voice_sources=""
+  [ -f "$MBROLA_CN1_DB" ] || die "mbrola-cn1 is installed but $MBROLA_CN1_DB is missing."
 fi
 
 if [ -n "$workdir" ]; then say "done: activate with '. $ASRT_ROOT/path.sh'"; fi

