@@ -8,6 +8,8 @@ docs/serving.md are measured); ``ASRT_SCREENSHOTS=DIR`` saves the page's screens
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import shutil
@@ -53,13 +55,26 @@ def spoken(utterances: list[Utterance], tmp_path_factory) -> Path:
     return path
 
 
-def recognized(model_dir: Path, path: Path, streaming: bool) -> dict:
-    """``asrt recognize`` (``--streaming`` for a model that streams) of ``path``."""
+def recognized(model_dir: Path, paths: list[Path], streaming: bool) -> list[str]:
+    """The text ``asrt recognize`` (``--streaming`` for a model that streams) gives for each of ``paths``."""
     cmd = [sys.executable, "-m", "asrt.cli", "recognize", *(["--streaming"] if streaming else []), "--model-dir",
-           str(model_dir), str(path)]
+           str(model_dir), *map(str, paths)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.splitlines()[0])
+    return [json.loads(line)["text"] for line in proc.stdout.splitlines()]
+
+
+def expected_text(request, server: Server, samples: np.ndarray, segments: list[dict], work: Path) -> str:
+    """What ``asrt recognize`` gives for the audio the page sent: all of it for a model that streams (the
+    stream's endpoints are the model's); for one that does not, each committed segment's span of it (the
+    server cuts those at pauses, by level), joined."""
+    streams = server_streams(server)
+    spans = [(0, len(samples))] if streams else [(round(s["start"] * 16000), round(s["end"] * 16000)) for s in segments]
+    paths = []
+    for k, (start, end) in enumerate(spans):
+        paths.append(work / f"sent-{k}.wav")
+        sf.write(paths[-1], samples[start:end], 16000, subtype="PCM_16")
+    return "".join(recognized(model_of(request), paths, streams))
 
 
 def model_of(request) -> Path:
@@ -137,12 +152,12 @@ def spoken_at(frame_times: list[float], second: float) -> float:
     return frame_times[k] - ((k + 1) / 10 - second) * 1000
 
 
-def test_microphone_partials_then_the_recognized_text(pw, page_server: Server, spoken: Path,
-                                                      utterances: list[Utterance], request) -> None:
+def test_microphone_partials_then_the_recognized_text(pw, page_server: Server, spoken: Path, tmp_path: Path,
+                                                      request) -> None:
     b = Browser(pw, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                 f"--use-file-for-fake-audio-capture={spoken}%noloop")
     page = b.page
-    page.goto(page_server.url + "/")
+    page.goto(page_server.url + "/#record")
     page.get_by_role("button", name="Start the microphone").click()
     page.wait_for_function("window.asrtDebug.events.some(e => e.kind === 'partial' && e.text)", timeout=60000)
     if os.environ.get("ASRT_SCREENSHOTS"):  # mid-sentence, once a few characters are there
@@ -157,11 +172,15 @@ def test_microphone_partials_then_the_recognized_text(pw, page_server: Server, s
     partials = [e for e in debug["events"] if e["kind"] == "partial" and e["text"]]
     onset, offset = speech_span(debug["levels"])
     assert partials and partials[0]["t"] < spoken_at(debug["frameTimes"], offset), "no partial before the speech ended"
-    # A streaming model: what `asrt recognize --streaming` gives for the file the microphone played. One that
-    # does not stream commits the speech without the silence around it: what `asrt recognize` gives for it.
-    streams = server_streams(page_server)
-    expected = recognized(model_of(request), spoken if streams else utterances[0].path, streams)["text"]
-    assert "".join(e["text"] for e in finals) == expected
+    # What `asrt recognize` (--streaming for a model that streams) gives for the audio the page sent: the
+    # fake device's file, resampled to 48 kHz and back and shifted by when the capture started, which moves
+    # the 10 ms feature frames (the upload test checks the file's own samples, bit for bit).
+    page.wait_for_function("window.asrtDebug.events.some(e => e.kind === 'mic-stop')")
+    sent = np.frombuffer(base64.b64decode(page.evaluate("window.asrtDebug.recorded()")), "<i2")
+    text = "".join(e["text"] for e in finals)
+    assert text == expected_text(request, page_server, sent, finals, tmp_path)
+    print(f"\nthe microphone's text {text}; asrt recognize of the file it played: "
+          f"{recognized(model_of(request), [spoken], server_streams(page_server))[0]}")
     assert page.locator("#mic-results rt").count() > 0 and page.locator("#mic-results .endpoint").count() == len(finals)
     first_partial = (partials[0]["t"] - spoken_at(debug["frameTimes"], onset)) / 1000
     committed = (finals[0]["t"] - spoken_at(debug["frameTimes"], offset)) / 1000
@@ -170,8 +189,8 @@ def test_microphone_partials_then_the_recognized_text(pw, page_server: Server, s
     b.close()
 
 
-def test_file_upload_lists_segments_with_times(pw, page_server: Server, spoken: Path, utterances: list[Utterance],
-                                               tmp_path: Path, request) -> None:
+def test_file_upload_lists_segments_with_times(pw, page_server: Server, spoken: Path, tmp_path: Path,
+                                               request) -> None:
     # A 44.1 kHz stereo FLAC: decoded, mixed down and resampled by the page.
     samples, rate = sf.read(spoken, dtype="float32")
     stereo = tmp_path / "stereo-44k.flac"
@@ -188,9 +207,9 @@ def test_file_upload_lists_segments_with_times(pw, page_server: Server, spoken: 
         assert "–" in segments.first.locator(".time").inner_text()
         text = "".join(segments.nth(k).locator("ruby").evaluate_all(
             "rs => rs.map(r => r.firstChild.textContent).join('')") for k in range(segments.count()))
-        if path == spoken:  # bit-exact at 16 kHz (as for the microphone, a model that does not stream
-            streams = server_streams(page_server)  # commits the speech without the silence around it)
-            assert text == recognized(model_of(request), spoken if streams else utterances[0].path, streams)["text"]
+        if path == spoken:  # bit-exact at 16 kHz: the server's answer for the file's own samples
+            samples = sf.read(spoken, dtype="int16")[0]
+            assert text == expected_text(request, page_server, samples, b.events("file-segment"), tmp_path)
         else:
             assert text, "the resampled stereo file gave no text"
         assert path.name in page.locator("#file-status").inner_text()
@@ -226,11 +245,44 @@ def test_a_refused_microphone_says_what_to_do(pw, page_server: Server) -> None:
     b = Browser(pw, "--use-fake-device-for-media-stream", "--deny-permission-prompts")
     page = b.page
     page.goto(page_server.url + "/")
-    page.get_by_role("button", name="Start the microphone").click()
+    page.get_by_role("button", name="Start the microphone").focus()
+    page.keyboard.press("Space")  # the keyboard works the page
     alert = page.get_by_role("alert")
     alert.wait_for(timeout=30000)
     assert "Microphone permission was denied" in alert.inner_text()
     assert page.get_by_role("button", name="Start the microphone").get_attribute("aria-pressed") == "false"
+    b.close()
+
+
+def test_the_server_s_stream_limit_is_said(pw, page_server: Server) -> None:
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    with urllib.request.urlopen(page_server.url + "/health", timeout=30) as r:
+        open_now = json.loads(r.read())["streams"]
+    url = page_server.url.replace("http", "ws", 1) + "/v1/stream"
+    with contextlib.ExitStack() as held:
+        for _ in range(32 - open_now):  # up to the server's --max-streams (default 32)
+            held.enter_context(connect(url, open_timeout=30))
+        b = Browser(pw, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+        page = b.page
+        page.goto(page_server.url + "/")
+        page.get_by_role("button", name="Start the microphone").click()
+        alert = page.get_by_role("alert")
+        alert.wait_for(timeout=30000)
+        assert "The server ended the stream" in alert.inner_text() and "32 streams open" in alert.inner_text()
+        assert page.get_by_role("button", name="Start the microphone").get_attribute("aria-pressed") == "false"
+        b.close()
+
+
+def test_the_page_fits_a_phone(pw, page_server: Server) -> None:
+    b = Browser(pw)
+    page = b.page
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(page_server.url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.get_by_role("button", name="Start the microphone").bounding_box()["height"] >= 40  # a finger's size
     b.close()
 
 

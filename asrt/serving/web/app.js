@@ -7,7 +7,15 @@ const RETRIES = 5;
 const $ = (id) => document.getElementById(id);
 
 // What happened when, for the browser tests (and anyone curious, in the console).
-const debug = { events: [], levels: [], frameTimes: [] };
+// With #record in the address, the microphone's audio as sent is kept too (recorded(): base64 PCM).
+const debug = { events: [], levels: [], frameTimes: [], pcm: [], recording: location.hash.includes("record") };
+debug.recorded = () => {
+  const bytes = new Uint8Array(debug.pcm.reduce((n, p) => n + p.byteLength, 0));
+  debug.pcm.reduce((at, p) => { bytes.set(new Uint8Array(p), at); return at + p.byteLength; }, 0);
+  let text = "";
+  for (let k = 0; k < bytes.length; k += 0x8000) text += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+  return btoa(text);
+};
 window.asrtDebug = debug;
 function note(kind, detail = {}) {
   debug.events.push({ t: performance.now(), kind, ...detail });
@@ -172,6 +180,7 @@ class Microphone {
     this.sent += FRAME_SECONDS;
     if (this.stream && this.on) {
       this.frames.push(now);
+      if (debug.recording) debug.pcm.push(pcm.slice(0));
       this.stream.send(pcm);
     }
   }
@@ -257,7 +266,10 @@ async function recognizeFile(file) {
   const finished = new Promise((resolve) => {
     const stream = new Stream((m) => {
       progress.value = duration ? Math.min(1, m.end / duration) : 1;
-      if (m.type === "final" && m.text) list.append(segmentItem("li", m, 0));
+      if (m.type === "final" && m.text) {
+        list.append(segmentItem("li", m, 0));
+        note("file-segment", { text: m.text, start: m.start, end: m.end });
+      }
     }, resolve);
     stream.opened.then(() => sendAll(stream, samples), () => {});
   });
