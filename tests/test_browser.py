@@ -276,6 +276,32 @@ def test_the_server_s_stream_limit_is_said(pw, page_server: Server) -> None:
         b.close()
 
 
+def test_a_lost_connection_is_retried(pw, page_server: Server, spoken: Path) -> None:
+    b = Browser(pw, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={spoken}")
+    page = b.page
+    attempts = []
+
+    def route(ws) -> None:  # the first connection is dropped by "the network", the next ones reach the server
+        attempts.append(ws.url)
+        if len(attempts) == 1:
+            ws.close(code=1001, reason="gone")
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket("**/v1/stream*", route)
+    page.goto(page_server.url + "/")
+    page.get_by_role("button", name="Start the microphone").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for(timeout=30000)
+    assert "connection to the server was lost" in alert.inner_text() and "attempt 1 of 5" in alert.inner_text()
+    page.wait_for_function("window.asrtDebug.events.some(e => e.kind === 'reconnected')", timeout=30000)
+    page.wait_for_function("window.asrtDebug.events.some(e => e.kind === 'partial' && e.text)", timeout=60000)
+    assert alert.is_hidden() and len(attempts) == 2
+    page.get_by_role("button", name="Stop the microphone").click()
+    b.close()
+
+
 def test_the_page_fits_a_phone(pw, page_server: Server) -> None:
     b = Browser(pw)
     page = b.page

@@ -162,6 +162,10 @@ class Microphone {
     this.frames = []; // when each frame of this stream was sent
     this.stream = new Stream((m) => this.result(m), (reason) => this.closed(reason));
     this.stream.opened.then(() => {
+      if (this.retries) {
+        clearError();
+        note("reconnected");
+      }
       this.retries = 0;
       $("mic-status").textContent = "Listening…";
     }, () => {});
