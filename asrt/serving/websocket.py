@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
@@ -82,8 +83,12 @@ def _segment_message(segment: Segment) -> str:
                        "end": round(segment.end, 3)}, ensure_ascii=False)
 
 
-async def _serve_segmented(ws: WebSocket, service: RecognitionService, sample_rate: int) -> None:
-    """A stream of a model that does not stream: its segments recognised again as they grow."""
+async def _serve_segmented(ws: WebSocket, service: RecognitionService, sample_rate: int,
+                           threads: ThreadPoolExecutor) -> None:
+    """A stream of a model that does not stream: its segments recognised again as they grow. The segmenter
+    waits for its recognitions in ``threads`` (one per stream the server allows), not in asyncio's default
+    executor, which the HTTP routes need meanwhile."""
+    loop = asyncio.get_running_loop()
     limits = service.limits
     segmenter = StreamSegmenter(lambda samples: service.recognize_samples(samples).future.result(),
                                 partial_every_seconds=SEGMENTED_PARTIAL_SECONDS,
@@ -96,9 +101,9 @@ async def _serve_segmented(ws: WebSocket, service: RecognitionService, sample_ra
             break
         seconds += len(samples) / SAMPLE_RATE
         limits.check_audio_seconds(seconds)
-        for segment in await asyncio.to_thread(segmenter.feed, samples):
+        for segment in await loop.run_in_executor(threads, segmenter.feed, samples):
             await ws.send_text(_segment_message(segment))
-    await ws.send_text(_segment_message(await asyncio.to_thread(segmenter.finish)))
+    await ws.send_text(_segment_message(await loop.run_in_executor(threads, segmenter.finish)))
     await ws.send_text(json.dumps({"type": "done"}))
     await ws.close()
 
@@ -119,6 +124,7 @@ async def _serve_stream(ws: WebSocket, handle: StreamHandle, idle_seconds: float
 
 def add_stream_route(app: FastAPI, service: RecognitionService) -> None:
     """Register ``/v1/stream`` on ``app``."""
+    threads = ThreadPoolExecutor(service.limits.max_streams, thread_name_prefix="segmented-stream")
 
     @app.websocket(STREAM_ROUTE)
     async def stream(ws: WebSocket, sample_rate: int = 16000) -> None:
@@ -130,7 +136,7 @@ def add_stream_route(app: FastAPI, service: RecognitionService) -> None:
             return await _fail(ws, str(e), POLICY_VIOLATION)
         try:
             if handle.worker is None:
-                await _serve_segmented(ws, service, sample_rate)
+                await _serve_segmented(ws, service, sample_rate, threads)
             else:
                 await _serve_stream(ws, handle, limits.stream_idle_seconds, sample_rate)
         except WebSocketDisconnect:
