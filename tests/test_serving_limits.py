@@ -331,3 +331,17 @@ def wait_until_answering(server: Server, within: float = 30.0) -> None:
             return
         assert time.monotonic() < deadline, f"the server still fails requests after {within:g} s: {message}"
         time.sleep(0.2)
+
+
+def test_a_websocket_stream_outlives_the_header_limit(limited: Server, utterances: list[Utterance]) -> None:
+    """--header-seconds bounds HTTP requests' headers, not a WebSocket that lasts longer (it once closed it)."""
+    from websockets.sync.client import connect
+
+    pcm = utterances[0].pcm
+    with connect(limited.url.replace("http", "ws", 1) + "/v1/stream", open_timeout=30) as ws:
+        for k in range(0, 6400 * 8, 6400):  # 1.6 s of audio over 2.4 s, past HEADER_SECONDS
+            ws.send(pcm[k:k + 6400])
+            time.sleep(HEADER_SECONDS * 1.2 / 8)
+        ws.send(json.dumps({"type": "end"}))
+        answers = [json.loads(m) for m in ws]
+    assert answers[-1] == {"type": "done"} and answers[-2]["type"] == "final", answers

@@ -92,3 +92,26 @@ def test_a_closed_stream_frees_its_worker_state(model_dir: Path, utterances: lis
         assert results[-1].final and service.open_streams_in_workers() == [0] and service.streams_open == 0
     finally:
         service.close()
+
+
+def test_segmenter_of_a_model_that_does_not_stream_commits_at_each_pause() -> None:
+    """The WebSocket's segments for a model that does not stream: committed 0.5 s into each pause (with the
+    silence before speech dropped), partials only while there is speech, the rest at the end."""
+    from asrt.serving.stream import StreamSegmenter
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    speech = lambda seconds: 0.3 * np.sin(2 * np.pi * 220 * t[: int(seconds * rate)])  # noqa: E731
+    silence = lambda seconds: np.zeros(int(seconds * rate))  # noqa: E731
+    audio = np.concatenate([silence(2.0), speech(1.0), silence(1.0), speech(0.6), silence(0.2)]).astype(np.float32)
+    heard = []
+    segmenter = StreamSegmenter(lambda s: heard.append(len(s)) or len(s) / rate, partial_every_seconds=0.25,
+                                endpoint_silence_seconds=0.5)
+    results = [r for k in range(0, len(audio), 1600) for r in segmenter.feed(audio[k:k + 1600])]
+    results.append(segmenter.finish())
+    finals = [(round(r.start, 2), round(r.end, 2)) for r in results if r.final]
+    # Each starts 0.3-0.6 s before its speech (what is kept of the silence before it) and ends 0.25 s after it.
+    assert finals == [(1.6, 3.25), (3.6, 4.8)], finals
+    partials = [r for r in results if not r.final]
+    assert partials and {r.start for r in partials} == {1.6, 3.6}
+    assert max(heard) <= 2.0 * rate  # the 2 s of silence before speech was never recognised

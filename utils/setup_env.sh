@@ -29,6 +29,8 @@ readonly APT_PACKAGES=(
   espeak-ng libsndfile1 cmake build-essential g++
   libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
   zlib1g-dev libbz2-dev liblzma-dev
+  chromium  # tests/test_browser.py drives it headless through Playwright (fonts-wqy-zenhei: its Chinese)
+  fonts-wqy-zenhei
 )
 
 ASRT_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"

@@ -175,10 +175,10 @@ class AsrtServicer:
             samples = pcm_to_float(*_pcm(request))
             seconds += len(samples) / SAMPLE_RATE
             limits.check_audio_seconds(seconds)
-            for code, text in segmenter.feed(samples):
-                yield messages.TextResponse(status_code=code, text_result=text)
-        code, text = segmenter.finish()
-        yield messages.TextResponse(status_code=code, text_result=text)
+            for segment in segmenter.feed(samples):
+                yield messages.TextResponse(status_code=OK if segment.final else PARTIAL,
+                                            text_result=segment.result or "")
+        yield messages.TextResponse(status_code=OK, text_result=segmenter.finish().result or "")
 
     def _answered(self, responses: Iterator, context) -> Iterator:
         """``responses``, ended by a 500000 response that says why when the stream fails."""

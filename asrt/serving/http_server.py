@@ -3,7 +3,7 @@
 ASRT's routes (``POST /``, ``/speech``, ``/all``, ``/language``, and any unknown path) always answer
 HTTP 200 with ASRT's JSON body, byte for byte as ASRT serialises it; clients check ``status_code``.
 The routes under ``/v1/`` and ``/health`` use HTTP status codes. The OpenAPI spec is at
-``/openapi.json`` (browsable at ``/docs``).
+``/openapi.json`` (browsable at ``/docs``); ``GET /`` is the recognition page (:mod:`asrt.serving.page`).
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import logging
 from typing import Callable
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from asrt.serving.limits import LimitExceeded
+from asrt.serving.page import add_page_routes
 from asrt.serving.protocol import (
     FAILED, LEVEL_MESSAGES, OK, ROOT_MESSAGE, UNKNOWN_ROUTE, AsrtResponse, LanguageRequest, PcmRequest, asrt_json,
     decode_samples, internal_error_message, parse_body,
@@ -28,22 +29,6 @@ log = logging.getLogger(__name__)
 
 MODERN_PREFIX = "/v1/"
 DRAIN_SECONDS = 10.0
-
-INDEX_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>asrt recognition service</title></head>
-<body><h1>asrt recognition service</h1>
-<p>Mandarin speech recognition, compatible with ASRT's HTTP API.</p>
-<ul>
-<li><code>POST /speech</code>: tonal pinyin of base64 PCM</li>
-<li><code>POST /all</code>: characters of base64 PCM</li>
-<li><code>POST /language</code>: characters for a tonal pinyin sequence</li>
-<li><code>POST /v1/recognize</code>: text, pinyin and duration of an uploaded WAV or FLAC file</li>
-<li><code>GET /health</code>: whether the service is up</li>
-</ul>
-<p>The OpenAPI spec is <a href="/openapi.json">/openapi.json</a>, browsable at <a href="/docs">/docs</a>.</p>
-</body></html>
-"""
-
 
 class Transcript(BaseModel):
     """Answer of ``POST /v1/recognize``."""
@@ -191,8 +176,9 @@ async def outcome(request: Request, job: Job):
 
 def create_app(service: RecognitionService) -> Callable:
     """The HTTP application (ASGI), wrapped in the request limits of ``service.limits``."""
-    app = FastAPI(title="asrt recognition service", version="1",
+    app = FastAPI(title="asrt recognition service", version="1", docs_url=None, redoc_url=None,
                   description="Mandarin speech recognition; ASRT-compatible routes plus `/v1/recognize`.")
+    add_page_routes(app)
     _add_asrt_routes(app, service)
     _add_v1_routes(app, service)
     add_stream_route(app, service)
@@ -207,7 +193,8 @@ def create_app(service: RecognitionService) -> Callable:
 
 
 def _add_asrt_routes(app: FastAPI, service: RecognitionService) -> None:
-    """ASRT's routes: ``/`` (GET: a page, POST: a check), ``/speech``, ``/all`` and ``/language``."""
+    """ASRT's routes: ``POST /`` (a check; ``GET /`` is the page, :mod:`asrt.serving.page`), ``/speech``,
+    ``/all`` and ``/language``."""
     async def asrt_level(request: Request, level: str, start: Callable[[bytes], Job],
                          result: Callable = lambda r: r) -> Response:
         """Answer an ASRT route: ``start`` checks the body and starts its job, ``result`` picks the answer."""
@@ -233,10 +220,6 @@ def _add_asrt_routes(app: FastAPI, service: RecognitionService) -> None:
         return service.recognize_pcm(decode_samples(req.samples), req.sample_rate, req.channels, req.byte_width)
 
     asrt_doc = {"response_model": AsrtResponse, "tags": ["ASRT"]}
-
-    @app.get("/", response_class=HTMLResponse, tags=["ASRT"], summary="A page that lists the routes")
-    async def index_page():
-        return HTMLResponse(INDEX_HTML)
 
     @app.post("/", summary="Check that the service answers", **asrt_doc)
     async def index_post():

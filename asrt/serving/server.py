@@ -43,7 +43,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def header_timeout_protocol(seconds: float) -> type:
     """uvicorn's HTTP/1.1 protocol (h11), closing a connection whose next request's headers have not all
-    arrived ``seconds`` after it opened or after its previous answer (uvicorn itself waits for ever)."""
+    arrived ``seconds`` after it opened or after its previous answer (uvicorn itself waits for ever); a
+    connection upgraded to a WebSocket is left alone."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class HeaderTimeoutProtocol(H11Protocol):
@@ -63,6 +64,13 @@ def header_timeout_protocol(seconds: float) -> type:
             if self.cycle is not cycle and self._timer is not None:  # a request's headers are in
                 self._timer.cancel()
                 self._timer = None
+
+        def handle_websocket_upgrade(self, event) -> None:
+            # The connection becomes a WebSocket (its own protocol and idle limit): no more HTTP requests.
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            super().handle_websocket_upgrade(event)
 
         def connection_lost(self, exc) -> None:
             if self._timer is not None:
