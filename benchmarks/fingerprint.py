@@ -4,7 +4,8 @@ The same code and config give bit-identical results on one machine but other fig
 (issue 23). This prints, as JSON, a digest per step of a finished recipe run and of a few fixed
 computations, in pipeline order, so that two machines' fingerprints show the first step that differs:
 
-- ``audio``: the bytes of the synthesised (or corpus) audio files of each split;
+- ``synthesis``: the first ``SYNTH_UTTS`` utterances of the corpus plan synthesised again, in this process
+  (espeak-ng, rooms, noise, channels), and ``audio``: the bytes of the audio files stage 0 wrote, per split;
 - ``fbank_of_fixed_signal``: stage 3's feature extractor on a fixed signal (the extractor alone, whatever
   the audio), and ``features``: the stored features of each split's cuts;
 - ``matmul``, ``init_params``: a fixed float32 matrix product (the BLAS kernels), the model's initial weights
@@ -33,6 +34,7 @@ from asrt.version import machine
 
 FIRST_CUTS = 200  # cuts of each split the features digest reads
 STEP_CUTS = 16  # cuts per training step
+SYNTH_UTTS = 20  # utterances synthesised again
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +65,15 @@ def audio_digests(corpus_dir: Path) -> dict[str, str]:
             h.update(f.read_bytes())
         out[split_dir.name] = h.hexdigest()[:16]
     return out
+
+
+def synthesis_digest(corpus_dir: Path, config: dict) -> str:
+    """The first utterances of the recipe's corpus plan, synthesised and recorded again."""
+    from asrt.corpora import mini_cmn
+
+    cfg = mini_cmn.synth_config(config)
+    specs = mini_cmn.plan_corpus(mini_cmn.corpus_sentences(corpus_dir, cfg), cfg)[:SYNTH_UTTS]
+    return digest(*(mini_cmn.render(s, mini_cmn.synthesize_utterance(s, corpus_dir)) for s in specs))
 
 
 def feature_digests(fbank_dir: Path, corpus: str) -> dict[str, str]:
@@ -122,7 +133,8 @@ def fingerprint(args) -> dict:
 
     os.chdir(args.recipe)  # lhotse manifests hold paths relative to the recipe directory
     config = load_config(args.config)
-    out = {"machine": machine(), "audio": audio_digests(Path("data") / "local" / args.corpus)}
+    corpus_dir = Path("data") / "local" / args.corpus
+    out = {"machine": machine(), "synthesis": synthesis_digest(corpus_dir, config), "audio": audio_digests(corpus_dir)}
     fixed = fixed_computations(config)
     out["fbank_of_fixed_signal"] = fixed.pop("fbank_of_fixed_signal")
     out["features"] = feature_digests(Path("data") / "fbank", args.corpus)

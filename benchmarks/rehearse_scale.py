@@ -133,9 +133,9 @@ def step_fbank(args) -> dict:
 
     out = args.work / "fbank"
     compute_fbank(args.work / "manifests", CORPUS, f"n{args.n}", out, load_config(args.config)["features"])
-    storage = feature_storage(out, CORPUS, f"n{args.n}")
-    files = [storage] if storage.is_file() else [p for p in storage.rglob("*") if p.is_file()]
-    return {"feature_bytes": sum(p.stat().st_size for p in files)}
+    storage = feature_storage(out, CORPUS, f"n{args.n}")  # lhotse adds .lca to it (a directory with --num-jobs)
+    files = [p for q in storage.parent.glob(storage.name + "*") for p in ([q] if q.is_file() else q.rglob("*"))]
+    return {"feature_bytes": sum(p.stat().st_size for p in files if p.is_file())}
 
 
 def write_feature_cuts(args, n: int, split: str) -> Path:
