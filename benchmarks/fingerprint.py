@@ -4,8 +4,8 @@ The same code and config give bit-identical results on one machine but other fig
 (issue 23). This prints, as JSON, a digest per step of a finished recipe run and of a few fixed
 computations, in pipeline order, so that two machines' fingerprints show the first step that differs:
 
-- ``synthesis``: the first ``SYNTH_UTTS`` utterances of the corpus plan synthesised again, in this process
-  (espeak-ng, rooms, noise, channels), and ``audio``: the bytes of the audio files stage 0 wrote, per split;
+- ``synthesis``: three simulated rooms and the first ``SYNTH_UTTS`` utterances of the corpus plan
+  synthesised again, in this process (espeak-ng, rooms, noise, channels), and ``audio``: the bytes of the audio files stage 0 wrote, per split;
 - ``fbank_of_fixed_signal``: stage 3's feature extractor on a fixed signal (the extractor alone, whatever
   the audio), and ``features``: the stored features of each split's cuts;
 - ``matmul``, ``init_params``: a fixed float32 matrix product (the BLAS kernels), the model's initial weights
@@ -73,7 +73,10 @@ def synthesis_digest(corpus_dir: Path, config: dict) -> str:
 
     cfg = mini_cmn.synth_config(config)
     specs = mini_cmn.plan_corpus(mini_cmn.corpus_sentences(corpus_dir, cfg), cfg)[:SYNTH_UTTS]
-    return digest(*(mini_cmn.render(s, mini_cmn.synthesize_utterance(s, corpus_dir)) for s in specs))
+    from asrt.corpora.channels import simulate_room_rir
+
+    rooms = [simulate_room_rir(seed) for seed in range(3)]
+    return digest(*rooms, *(mini_cmn.render(s, mini_cmn.synthesize_utterance(s, corpus_dir)) for s in specs))
 
 
 def feature_digests(fbank_dir: Path, corpus: str) -> dict[str, str]:

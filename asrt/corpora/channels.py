@@ -7,8 +7,7 @@ of fixed and mobile telephony), or a hi-fi recorder (44.1 kHz stereo, 48 kHz mon
 of any condition but the clean reference, independently of it.
 
 Rooms are shoebox rooms simulated by pyroomacoustics' image-source method (random size, absorption for an
-RT60 of 0.2-0.7 s, source and microphone positions), written as impulse-response files; lhotse's
-``ReverbWithImpulseResponse`` convolves the speech with them. The rooms of dev and test are not in train.
+RT60 of 0.2-0.7 s, source and microphone positions), written as impulse-response files; :func:`reverberate` convolves the speech with them. The rooms of dev and test are not in train.
 """
 from __future__ import annotations
 
@@ -100,13 +99,22 @@ def write_room(job: tuple[Path, int]) -> None:
 
 
 def reverberate(audio: np.ndarray, rir_path: Path) -> np.ndarray:
-    """16 kHz mono ``audio`` convolved with a room's impulse response (lhotse's ReverbWithImpulseResponse)."""
-    from lhotse import Recording
-    from lhotse.augmentation import ReverbWithImpulseResponse
+    """16 kHz mono ``audio`` in a room: convolved with the room's impulse response, aligned to its direct path
+    (the response's peak) and scaled back to the dry signal's power, as lhotse's ``ReverbWithImpulseResponse``
+    does. The convolution runs in float64 (scipy's FFT) rather than in torch's float32 FFT that lhotse uses,
+    whose last bits depend on the CPU's vector instructions (AVX-512 and AVX2 machines synthesised different
+    room utterances; ``benchmarks/fingerprint.py``)."""
+    from scipy.signal import fftconvolve
 
-    rir = Recording.from_file(rir_path)
-    out = ReverbWithImpulseResponse(rir=rir.to_dict())(audio[None, :], SAMPLE_RATE)
-    return out[0].astype(np.float32)
+    rir, _ = sf.read(rir_path, dtype="float64", always_2d=True)
+    rir = rir[:, 0]
+    dry = np.asarray(audio, dtype=np.float64)
+    shift = int(np.argmax(np.abs(rir)))
+    wet = fftconvolve(dry, rir)[shift: shift + len(dry)]
+    power = np.mean(wet**2)
+    if power > 0:
+        wet *= np.sqrt(np.mean(dry**2) / power)
+    return wet.astype(np.float32)
 
 
 def telephone_band(audio: np.ndarray, rate: int) -> np.ndarray:
