@@ -29,6 +29,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def print_report(text: str, out: Path | None) -> None:
+    """Print a benchmark's Markdown report, and write it to ``out`` too when given."""
+    print(text)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+
+
 def require_files(*paths: Path, hint: str) -> None:
     """Raise FileNotFoundError naming the first missing path and what to do about it."""
     for path in paths:

@@ -37,7 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import machine_header, markdown_table, require_files, run_benchmark
+from benchlib import machine_header, markdown_table, print_report, require_files, run_benchmark
 
 from asrt.names import cuts_path, manifest_path
 
@@ -294,9 +294,7 @@ def main() -> None:
     rows = rehearse(args)
     text = (f"{machine_header('1 per step')}\n\n"
             f"{markdown_table(['stage', 'utterances', 'how', 'seconds', 'peak GB', 'disk'], rows)}\n")
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    print_report(text, args.out)
 
 
 if __name__ == "__main__":

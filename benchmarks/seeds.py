@@ -17,7 +17,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from benchlib import markdown_table, require_files, run_benchmark
+from benchlib import markdown_table, print_report, require_files, run_benchmark
 
 from asrt.config import load_config
 from asrt.version import machine
@@ -74,9 +74,7 @@ def main() -> None:
     rows.append(["mean ± std", *(f"{statistics.fmean(c):.2f} ± {s:.2f}" for c, s in zip(columns, spread))])
     text = (f"{args.recipe / args.config}, training seeds {', '.join(map(str, args.seeds))} "
             f"(sample std over {len(runs)} runs); machine: {machine()}\n\n{markdown_table(header, rows)}\n")
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    print_report(text, args.out)
 
 
 if __name__ == "__main__":
