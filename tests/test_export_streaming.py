@@ -27,19 +27,20 @@ ZIPFORMER2_KEYS = {"encoder_dims", "query_head_dims", "value_head_dims", "num_he
                    "cnn_module_kernels", "left_context_len", "T", "decode_chunk_len"}
 
 
-def streaming_tdnn(lookahead: int):
+def streaming_tdnn(lookahead: int, chunked: bool = False):
     torch.manual_seed(0)
     model = build_model("tdnn", num_features=80, vocab_size=11, channels=32, num_layers=3, frontend="conv2d",
-                        frontend_channels=4, streaming={"lookahead": lookahead}).eval()
+                        frontend_channels=4, streaming={"lookahead": lookahead, "chunked": chunked}).eval()
     model.set_normalisation(torch.randn(80), torch.rand(80) + 0.5)
     return model
 
 
-@pytest.mark.parametrize("lookahead,chunk_frames", [(2, 1), (1, 3)])
-def test_streamed_onnx_matches_chunk_stream(tmp_path: Path, lookahead: int, chunk_frames: int):
-    """Chunks shorter than the lookahead (whole chunks of leading blank rows) and longer; two streams a chunk
-    apart in one batch, as sherpa-onnx batches them (check_streaming_onnx)."""
-    graph = StreamingCtcGraph(streaming_tdnn(lookahead), chunk_frames)
+@pytest.mark.parametrize("lookahead,chunk_frames,chunked", [(2, 1, False), (1, 3, False), (2, 1, True), (1, 4, True)])
+def test_streamed_onnx_matches_chunk_stream(tmp_path: Path, lookahead: int, chunk_frames: int, chunked: bool):
+    """Chunks shorter than the lookahead (whole chunks of leading blank rows; a chunked model's windows that
+    overlap by more than their shift) and longer; two streams a chunk apart in one batch, as sherpa-onnx
+    batches them (check_streaming_onnx)."""
+    graph = StreamingCtcGraph(streaming_tdnn(lookahead, chunked), chunk_frames)
     path = export_streaming_onnx(graph, tmp_path / "model.onnx")
     diff = check_streaming_onnx(graph, path, num_chunks=7)
     assert diff["max_abs_diff"] < TOLERANCE and diff["max_rel_diff"] < TOLERANCE

@@ -96,6 +96,67 @@ def test_streams_batched_together_equal_each_alone():
         assert e.shape == g.shape and torch.allclose(e, g, atol=1e-5)
 
 
+def _random_chunked_tdnn(lookahead: int) -> torch.nn.Module:
+    torch.manual_seed(lookahead)
+    model = build_model("tdnn", 80, 40, channels=32, num_layers=4, kernel_size=5, frontend="conv2d",
+                        frontend_channels=8, streaming={"lookahead": lookahead, "chunked": True})
+    return _randomised(model)
+
+
+@pytest.mark.parametrize("lookahead", [0, 1, 3])
+@pytest.mark.parametrize("chunk_frames", [1, 4, 16])
+def test_streamed_chunked_tdnn_outputs_equal_the_chunk_masked_whole_utterance(lookahead, chunk_frames):
+    """A chunked tdnn streamed in chunks of C frames gives what the whole utterance gives in chunks of C
+    (``forward(..., chunk_frames=C)``), each chunk as soon as its right context has come in."""
+    model = _random_chunked_tdnn(lookahead)
+    feats = torch.randn(237, 80)
+    with torch.no_grad():
+        x = (feats - model.feat_mean) / model.feat_std
+        whole, lengths = model.encoder(x.unsqueeze(0), torch.tensor([237]), chunk_frames=chunk_frames)
+    stream, pieces = ChunkStream(model, chunk_frames), []
+    for start in range(0, 237, 13):
+        pieces.append(stream.accept(feats[start:start + 13]))
+        arrived = min(start + 13, 237) // 8  # output frames whose features are all in
+        done = sum(len(p) for p in pieces)
+        assert done == max(0, arrived - lookahead) // chunk_frames * chunk_frames  # every chunk, none early
+    pieces.append(stream.finish())
+    streamed = torch.cat(pieces)
+    assert streamed.shape == whole[0, : lengths[0]].shape == (29, 40)
+    assert (streamed - whole[0]).abs().max() < 1e-4
+
+
+def test_a_chunked_tdnn_in_one_chunk_is_the_full_context_model():
+    """A chunk longer than the utterance sees all of it and zeros after it: the offline (full-context)
+    outputs, which dynamic chunk training also trains; a padded batch in chunks equals each utterance alone."""
+    model = _random_chunked_tdnn(1)
+    feats, lengths = torch.randn(2, 200, 80), torch.tensor([200, 77])
+    with torch.no_grad():
+        full, _ = model(feats, lengths)
+        one_chunk, _ = model.encoder((feats - model.feat_mean) / model.feat_std, lengths, chunk_frames=25)
+        batch, out_lengths = model.encoder((feats - model.feat_mean) / model.feat_std, lengths, chunk_frames=3)
+        short, _ = model.encoder((feats[1:, :77] - model.feat_mean) / model.feat_std, lengths[1:], chunk_frames=3)
+    assert (full[0] - one_chunk[0]).abs().max() < 1e-4
+    assert (batch[1, : out_lengths[1]] - short[0]).abs().max() < 1e-4
+
+
+def test_a_chunked_tdnn_learns_under_drawn_chunks():
+    """Training draws a chunk per batch (full context about half of the time) and gives finite gradients."""
+    model = _random_chunked_tdnn(1).train()
+    feats, lengths = torch.randn(3, 160, 80), torch.tensor([160, 121, 64])
+    targets, target_lengths = torch.randint(1, 40, (3, 5)), torch.tensor([5, 4, 2])
+    torch.manual_seed(0)
+    for _ in range(4):
+        log_probs, out_lengths = model(feats, lengths)
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
+        model.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="lookahead_blocks"):
+        build_model("tdnn", 80, 40, frontend="conv2d", streaming={"lookahead": 1, "chunked": True, "lookahead_blocks": "last"})
+    with pytest.raises(ValueError, match="chunked"):
+        _random_streaming_tdnn(1).encoder(torch.randn(1, 64, 80), torch.tensor([64]), chunk_frames=2)
+
+
 def _random_streaming_conformer(left_context: int, factor: int = 8) -> torch.nn.Module:
     torch.manual_seed(left_context)
     model = build_model("conformer", 80, 40, d_model=32, num_layers=2, num_heads=4, d_ff=64, kernel_size=5,
@@ -166,11 +227,12 @@ def test_a_conformer_that_does_not_stream_refuses_chunks():
 
 
 @pytest.mark.parametrize("chunk_frames", [1, 4])
-@pytest.mark.parametrize("kind", ["tdnn", "conformer"])
+@pytest.mark.parametrize("kind", ["tdnn", "chunked_tdnn", "conformer"])
 def test_chunks_run_by_onnx_runtime_equal_pytorch(kind, chunk_frames):
     """The ONNX Runtime step (decode.streaming.runtime: onnxruntime) runs every steady-state chunk (for the
     conformer: once its attention cache holds its left context), alone and batched, with PyTorch's outputs."""
-    model = _random_streaming_tdnn(1) if kind == "tdnn" else _random_streaming_conformer(3)
+    model = {"tdnn": lambda: _random_streaming_tdnn(1), "chunked_tdnn": lambda: _random_chunked_tdnn(1),
+             "conformer": lambda: _random_streaming_conformer(3)}[kind]()
     step, ran = onnx_chunk_step(model, 8 * chunk_frames, num_threads=1), []
 
     class Counted:

@@ -45,14 +45,16 @@ class CtcModel(torch.nn.Module):
         self.feat_mean.copy_(mean)
         self.feat_std.copy_(std.clamp(min=1e-3))
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC log-probs ``[N, T', V]`` and output lengths for raw padded features ``[N, T, F]``."""
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                chunk_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probs ``[N, T', V]`` and output lengths for raw padded features ``[N, T, F]`` (a chunked
+        streaming encoder's with ``chunk_frames``: as it streams in chunks of that many output frames)."""
         x = (feats - self.feat_mean) / self.feat_std
         if self.utterance_mean:
             valid = (torch.arange(x.size(1), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)
             mean = (x * valid).sum(1, keepdim=True) / lengths.clamp(min=1).view(-1, 1, 1).to(x.dtype)
             x = x - mean
-        return self.encoder(x, lengths)
+        return self.encoder(x, lengths) if chunk_frames is None else self.encoder(x, lengths, chunk_frames=chunk_frames)
 
 
 def build_model(name: str, num_features: int, vocab_size: int, feature_norm: str = "global", **kwargs) -> CtcModel:

@@ -3,7 +3,7 @@
 ``streaming`` (``{left_context: L}``) builds it to stream the way WeNet's U2 does: chunk attention (a frame
 sees its own chunk and the ``L`` output frames before the chunk), causal depthwise convolutions and a causal
 front-end, trained with a chunk size drawn for every batch (full context half of the time, else 1 to
-:data:`DYNAMIC_CHUNK_SECONDS` of output frames), so that one model decodes offline and in chunks of any
+:data:`asrt.models.chunks.DYNAMIC_CHUNK_SECONDS` of output frames), so that one model decodes offline and in chunks of any
 size. Streamed in chunks of ``C`` frames (:meth:`ConformerCtc.stream`, with the last ``L`` frames' attention
 inputs and ``kernel_size - 1`` convolution inputs cached per block), its outputs equal the whole utterance's
 under the mask of ``C`` (``forward(..., chunk_frames=C)``). A streaming conformer has no absolute position
@@ -16,10 +16,9 @@ import math
 import torch
 from torch import nn
 
+from asrt.models.chunks import draw_chunk_frames
 from asrt.models.subsampling import Conv2dSubsampling
 
-DYNAMIC_CHUNK_SECONDS = 1.0  # the longest chunk drawn in training (WeNet U2: 1 to 25 frames of 40 ms)
-FEATURE_FRAME_SECONDS = 0.01
 
 
 class FeedForward(nn.Module):
@@ -152,10 +151,7 @@ class ConformerCtc(nn.Module):
         """The chunk size of this pass: ``chunk_frames``, else in training one drawn (None: full context)."""
         if chunk_frames is not None or not (self.streaming and self.training):
             return chunk_frames
-        if torch.rand(()) < 0.5:
-            return None
-        longest = max(1, round(DYNAMIC_CHUNK_SECONDS / (FEATURE_FRAME_SECONDS * self.subsampling_factor)))
-        return int(torch.randint(1, longest + 1, ()))
+        return draw_chunk_frames(self.subsampling_factor)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
                 chunk_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,8 +175,8 @@ class ConformerCtc(nn.Module):
             x = block(x, pad_mask, attn_mask)
         return self.output(x).log_softmax(dim=-1), lengths
 
-    def init_stream(self) -> list:
-        """A new stream's state (a streaming model only)."""
+    def init_stream(self, chunk_frames: int | None = None) -> list:
+        """A new stream's state (a streaming model only; its chunk is what each :meth:`stream` call gets)."""
         if not self.streaming:
             raise ValueError("this conformer was not built to stream: give it model.streaming")
         param = self.output.weight

@@ -3,10 +3,12 @@ the model's lookahead allows, with a cost per chunk that does not grow with the 
 
 A streaming encoder (``model.streaming`` in its config: :class:`asrt.models.tdnn.TdnnCtc`,
 :class:`asrt.models.conformer.ConformerCtc`) has ``streaming = True``, ``subsampling_factor``, ``lookahead``
-(output frames), ``init_stream()`` and ``stream(feats, state, final)``. The tdnn's outputs streamed in chunks
-of any size equal its outputs over the whole utterance; the conformer (``chunked = True``: its attention
-sees whole chunks, so it is given one chunk per pass) equals the whole utterance under the chunk mask of
-the same size (tests/test_streaming.py). Either way one model decodes offline and in any chunk size.
+(output frames), ``init_stream(chunk_frames)`` and ``stream(feats, state, final)``. The causal tdnn's outputs
+streamed in chunks of any size equal its outputs over the whole utterance; a ``chunked`` encoder's (the
+conformer's chunk attention, the chunked tdnn's chunks with right context) equal the whole utterance's under
+the chunk mask of the same size (``forward(..., chunk_frames=C)``; tests/test_streaming.py). A chunked
+encoder's first chunk waits for its ``lookahead`` frames too (:func:`first_chunk_frames`); the conformer is
+given one chunk per pass. Either way one model decodes offline and in any chunk size.
 
 A state is tensors (in lists, or None) whose first dimension is the batch: the chunks of several streams
 that have the same shapes go through the model in one pass (:func:`accept_chunks`), which is what lets one
@@ -25,6 +27,15 @@ from asrt.models import CtcModel
 def is_streaming(model: CtcModel) -> bool:
     """Whether ``model`` was built to stream (``model.streaming`` in its config)."""
     return bool(getattr(model.encoder, "streaming", False))
+
+
+def first_chunk_frames(model: CtcModel, chunk_frames: int) -> int:
+    """Feature frames a stream needs before its first chunk of ``chunk_frames`` output frames can be
+    computed: a chunked encoder's first chunk also needs the ``lookahead`` frames after it (a causal one
+    gives out what it completes as it goes)."""
+    encoder = model.encoder
+    lead = encoder.lookahead if getattr(encoder, "chunked", False) else 0
+    return encoder.subsampling_factor * (chunk_frames + lead)
 
 
 class ChunkStream:
@@ -46,12 +57,18 @@ class ChunkStream:
         self._fast_step = fast_step
         param = model.feat_mean
         self._pending = torch.zeros(0, param.numel(), dtype=param.dtype, device=param.device)
-        self._state = model.encoder.init_stream()
+        self._first = first_chunk_frames(model, chunk_frames)  # until the first chunk has gone in
+        self._state = model.encoder.init_stream(chunk_frames)
 
     def _take(self, feats: torch.Tensor) -> torch.Tensor:
-        """Add the next feature frames ``[T, F]``; the whole chunks now complete, normalised."""
+        """Add the next feature frames ``[T, F]``; the whole chunks now complete (the first with the frames
+        its lookahead needs), normalised."""
         self._pending = torch.cat([self._pending, feats.to(self._pending)])
-        ready = self._pending.size(0) // self.step * self.step
+        lead = self._first - self.step
+        if self._pending.size(0) < self._first:
+            return self._pending[:0]
+        ready = lead + (self._pending.size(0) - lead) // self.step * self.step
+        self._first = self.step
         chunk, self._pending = self._pending[:ready], self._pending[ready:]
         return (chunk - self.model.feat_mean) / self.model.feat_std
 

@@ -91,13 +91,18 @@ class Conv2dSubsampling(nn.Module):
         return [torch.zeros(batch, 1 if i == 0 else self.conv[0].out_channels, 1, f, dtype=param.dtype,
                             device=param.device) for i, f in enumerate(self._freqs)]
 
-    def stream(self, x: torch.Tensor, cache: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def stream(self, x: torch.Tensor, cache: list[torch.Tensor],
+               advance: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The next ``T / factor`` outputs of a causal front-end for the next ``T`` input frames ``[N, T, F]``
-        (``T`` a multiple of ``factor``), and the new cache; equal to :meth:`forward` over the whole input."""
-        if x.size(1) % self.factor:
-            raise ValueError(f"a streamed chunk must be a multiple of {self.factor} frames, not {x.size(1)}")
+        (``T`` a multiple of ``factor``), and the new cache; equal to :meth:`forward` over the whole input.
+        With ``advance`` (a multiple of ``factor``), the cache is the one after the first ``advance`` frames
+        only: the next call starts there (overlapping chunks, as a lookahead that is recomputed)."""
+        advance = x.size(1) if advance is None else advance
+        if x.size(1) % self.factor or advance % self.factor or not 0 < advance <= x.size(1):
+            raise ValueError(f"a streamed chunk and its advance must be multiples of {self.factor} frames, "
+                             f"not {x.size(1)} and {advance}")
         x, new_cache = x.unsqueeze(1), []
         for i, cached in enumerate(cache):
-            new_cache.append(x[:, :, -1:])
+            new_cache.append(x[:, :, advance // 2 ** i - 1: advance // 2 ** i])
             x = self.conv[2 * i + 1](self.conv[2 * i](torch.cat([cached, x], dim=2)))
         return self._project(x), new_cache

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from asrt.models import CtcModel
-from asrt.models.streaming import flatten_state, rebuild_state, state_shapes
+from asrt.models.streaming import first_chunk_frames, flatten_state, rebuild_state, state_shapes
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,10 @@ def onnx_chunk_step(model: CtcModel, frames: int, num_threads: int) -> OnnxChunk
                     "about 2.5x slower per chunk")
         return None
     encoder, x = model.encoder, torch.zeros(1, frames, model.feat_mean.numel())
+    chunk_frames = frames // encoder.subsampling_factor
+    first = torch.zeros(1, first_chunk_frames(model, chunk_frames), x.size(2))
     with torch.inference_mode():  # chunks until the state's shapes settle (a conformer's cache fills)
-        _, state = encoder.stream(x, encoder.init_stream())
+        _, state = encoder.stream(first, encoder.init_stream(chunk_frames))
         for _ in range(MAX_SETTLING_CHUNKS):
             _, after = encoder.stream(x, state)
             if state_shapes(after) == state_shapes(state):

@@ -28,16 +28,21 @@ sherpa-onnx's order and shapes (``N`` streams, ``L`` blocks of ``C`` channels an
 are the inputs' names with ``new_`` before them):
 
 * ``x`` ``[N, 8 * chunk_frames, 80]``: raw fbank frames (the graph normalises them with the model's
-  feat_mean/feat_std, as ``ChunkStream`` does); output ``log_probs`` ``[N, chunk_frames, V]``.
+  feat_mean/feat_std, as ``ChunkStream`` does); output ``log_probs`` ``[N, chunk_frames, V]``. A chunked
+  tdnn's ``x`` is ``[N, 8 * (chunk_frames + lookahead), 80]``: its chunk and the right context after it
+  (``T``; sherpa-onnx advances ``decode_chunk_len = 8 * chunk_frames`` frames, so that the next chunk
+  computes those frames again as its own), and its front-end cache is the one after ``decode_chunk_len``.
 * per block ``j``, six tensors: ``unused_key_j`` ``[1, N, 1]``, ``unused_nonlin_attn_j`` ``[1, N, 1, 3C/4]``,
   ``unused_val1_j`` and ``unused_val2_j`` ``[1, N, 1]`` (zipformer2's attention caches at the smallest size
   its metadata gives, passed through), ``block_buffer_j`` ``[N, C, K - 1]`` (the block's last ``K - 1``
-  input frames) and ``unused_conv2_j`` ``[N, C, K - 1]`` (passed through).
+  input frames; a chunked tdnn's: its left context, ``K // 2``) and ``unused_conv2_j`` of the same shape
+  (passed through).
 * ``frontend_cache`` ``[N, 128, 3, 19]``: the causal front-end's cached input frame of each of its
   convolutions, flattened into its first values.
 * ``processed_frames`` ``[N]`` int64: the front-end frames of the stream so far (chunks x chunk_frames).
 
-A stream's outputs come ``lookahead`` frames late, as with ``ChunkStream``. The fixed shapes make a
+A chunked tdnn's chunk gives out its own ``chunk_frames`` rows, equal to ``ChunkStream``'s. A causal
+tdnn's outputs come ``lookahead`` frames late, as with ``ChunkStream``. The fixed shapes make a
 block's state always ``K - 1`` frames, so the first chunk yields ``lookahead`` frames before the stream's
 first: the graph zeroes them where they enter the next block (they are its left padding) and gives them
 out as "certainly blank" rows (0 for the blank, ``NO_FRAME_LOG_PROB`` for the rest), so that a batch keeps
@@ -123,13 +128,20 @@ class StreamingCtcGraph(nn.Module):
             raise ValueError(f"a chunk must be at least 1 output frame, not {chunk_frames}")
         self.model, self.chunk_frames = model.eval(), chunk_frames
         self.num_features = model.feat_mean.numel()
+        # A chunked tdnn's input is its chunk and the lookahead frames after it (recomputed by the next chunk);
+        # a causal one's outputs lag its input by the lookahead instead, with blank rows before the first.
+        self.chunked = encoder.chunked
+        self.lead_rows = 0 if self.chunked else encoder.lookahead
+        self.shift = encoder.subsampling_factor * chunk_frames  # feature frames a chunk advances the stream
+        self.window = self.shift + (encoder.subsampling_factor * encoder.lookahead if self.chunked else 0)
         self._frontend_sizes = [c.numel() for c in encoder.subsampling.conv.init_stream()]
         if sum(self._frontend_sizes) > int(np.prod(FRONTEND_CACHE_SHAPE)):
             raise ValueError(f"the front-end's cache ({sum(self._frontend_sizes)} values) does not fit sherpa-onnx's "
                              f"zipformer2 embed_states {list(FRONTEND_CACHE_SHAPE)}: use fewer frontend_channels")
         # Block j's input lags the front-end by the lookahead of the blocks before it; the output by all.
         self._lags = list(itertools.accumulate((b.pad[1] for b in encoder.blocks), initial=0))
-        self.buffer = encoder.blocks[0].pad[0] + encoder.blocks[0].pad[1]  # K - 1 in every block
+        # K - 1 in every block (a chunked block's left context: K // 2)
+        self.buffer = encoder.blocks[0].pad[0] + (0 if self.chunked else encoder.blocks[0].pad[1])
         no_frame = torch.full((encoder.output.out_features,), NO_FRAME_LOG_PROB)
         no_frame[BLANK_ID] = 0.0
         self.register_buffer("no_frame", no_frame)
@@ -144,11 +156,10 @@ class StreamingCtcGraph(nn.Module):
     def sherpa_metadata(self) -> dict[str, str]:
         """The metadata sherpa-onnx's zipformer2 CTC model reads: these state shapes and the chunk."""
         encoder = self.model.encoder
-        frames = str(encoder.subsampling_factor * self.chunk_frames)
         return {"model_type": "zipformer2", "model_author": "asrt", "encoder_dims": str(encoder.output.in_features),
                 "num_encoder_layers": str(len(encoder.blocks)), "cnn_module_kernels": str(2 * self.buffer),
                 "left_context_len": "1", "query_head_dims": "1", "value_head_dims": "1", "num_heads": "1",
-                "T": frames, "decode_chunk_len": frames}
+                "T": str(self.window), "decode_chunk_len": str(self.shift)}
 
     def _frontend(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Front-end outputs ``[N, C, chunk_frames]`` of normalised features, and its new packed cache."""
@@ -157,7 +168,7 @@ class StreamingCtcGraph(nn.Module):
         for like, size in zip(conv.init_stream(), self._frontend_sizes):
             caches.append(flat[:, start: start + size].reshape(-1, *like.shape[1:]))
             start += size
-        y, new = conv.stream(x, caches)
+        y, new = conv.stream(x, caches, advance=self.shift)
         new_flat = torch.cat([c.reshape(c.size(0), -1) for c in new] + [flat[:, start:]], dim=1)
         return y.transpose(1, 2), new_flat.reshape(cache.shape)
 
@@ -165,6 +176,8 @@ class StreamingCtcGraph(nn.Module):
         """Log-probs ``[N, chunk_frames, V]`` of the frames this chunk completes, then the new states."""
         *layers, cache, processed = states
         y, new_cache = self._frontend((x - self.model.feat_mean) / self.model.feat_std, cache)
+        if self.chunked:
+            return self._chunk(y, layers, new_cache, processed)
         steps = torch.arange(y.size(2), device=y.device)
         new_layers = list(layers)
         for j, block in enumerate(self.model.encoder.blocks):
@@ -178,13 +191,26 @@ class StreamingCtcGraph(nn.Module):
         return (log_probs, *(s.clone() for s in new_layers), new_cache, processed + y.size(2))
 
 
+    def _chunk(self, y: torch.Tensor, layers: list, cache: torch.Tensor, processed: torch.Tensor) -> tuple:
+        """:meth:`forward` of a chunked tdnn from its front-end outputs ``[N, C, chunk + lookahead]``: the
+        chunk's blocks with their left contexts as the block buffers (zeros at the start: the left padding)."""
+        encoder, k = self.model.encoder, self.chunk_frames
+        lefts = [layers[6 * j + _BUFFER] for j in range(len(encoder.blocks))]
+        out, lefts = encoder.chunk_step(y[:, :, :k], y[:, :, k:], lefts)
+        new_layers = list(layers)
+        for j, left in enumerate(lefts):
+            new_layers[6 * j + _BUFFER] = left
+        log_probs = encoder.output(out.transpose(1, 2)).log_softmax(dim=-1)
+        return (log_probs, *(s.clone() for s in new_layers), cache, processed + k)
+
+
 def export_streaming_onnx(graph: StreamingCtcGraph, path: Path) -> Path:
     """Write ``graph`` as ONNX (dynamic batch) with sherpa-onnx's metadata to ``path``."""
     import onnx
 
     specs = graph.state_specs()
     example_batch = 2
-    x = torch.randn(example_batch, graph.model.encoder.subsampling_factor * graph.chunk_frames, graph.num_features)
+    x = torch.randn(example_batch, graph.window, graph.num_features)
     states = [torch.from_numpy(np.repeat(np.zeros(s.shape, s.dtype), example_batch, axis=s.batch_axis))
               for s in specs]
     batch = torch.export.Dim("batch", min=1, max=1024)
@@ -217,13 +243,14 @@ def stream_onnx(graph: StreamingCtcGraph, onnx_path: Path, feats: list[np.ndarra
     """Run the ONNX graph over streams of raw features ``[T, F]`` (``T`` whole chunks) in one batch as
     sherpa-onnx batches them, stream ``i`` joining at step ``starts[i]``; each stream's log-probs."""
     session, specs = onnx_session(onnx_path), graph.state_specs()
-    step = graph.model.encoder.subsampling_factor * graph.chunk_frames
+    step, window = graph.shift, graph.window
     states = [[np.zeros(s.shape, s.dtype) for s in specs] for _ in feats]
     outputs: list[list[np.ndarray]] = [[] for _ in feats]
-    last = max(start + len(f) // step for f, start in zip(feats, starts))
+    chunks = [max(0, (len(f) - window) // step + 1) for f in feats]  # whole windows, as sherpa-onnx runs them
+    last = max(start + n for n, start in zip(chunks, starts))
     for t in range(last):
-        active = [i for i, (f, start) in enumerate(zip(feats, starts)) if 0 <= t - start < len(f) // step]
-        x = np.stack([feats[i][(t - starts[i]) * step: (t - starts[i] + 1) * step] for i in active])
+        active = [i for i, (n, start) in enumerate(zip(chunks, starts)) if 0 <= t - start < n]
+        x = np.stack([feats[i][(t - starts[i]) * step: (t - starts[i]) * step + window] for i in active])
         inputs = dict(zip(["x", *(s.name for s in specs)], [x, *_stack(specs, [states[i] for i in active])]))
         log_probs, *new = session.run(None, inputs)
         for i, lp, st in zip(active, log_probs, _unstack(specs, new)):
@@ -246,9 +273,9 @@ def check_streaming_onnx(graph: StreamingCtcGraph, onnx_path: Path, num_chunks: 
     batch a chunk apart, and through ``ChunkStream``; raise RuntimeError if a log-prob differs by more than
     ``tolerance`` (the ``lookahead`` leading frames must be the blank rows), else return the worse
     differences."""
-    model, lookahead = graph.model, graph.model.encoder.lookahead
+    model, lookahead = graph.model, graph.lead_rows
     gen = torch.Generator().manual_seed(seed)
-    frames = num_chunks * graph.model.encoder.subsampling_factor * graph.chunk_frames
+    frames = num_chunks * graph.shift + graph.window - graph.shift
     feats = [torch.randn(frames, graph.num_features, generator=gen) * model.feat_std + model.feat_mean
              for _ in range(2)]
     got = stream_onnx(graph, onnx_path, [f.numpy() for f in feats], starts=[0, 1])

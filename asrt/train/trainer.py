@@ -79,9 +79,11 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, final_fraction: fl
     return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def ctc_loss(model: CtcModel, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed CTC loss of a batch, and the model's log-probs and output lengths (CTC in float32 under AMP)."""
-    log_probs, out_lens = model(batch["feats"].to(device), batch["feat_lens"].to(device))
+def ctc_loss(model: CtcModel, batch: dict, device: torch.device,
+             chunk_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed CTC loss of a batch, and the model's log-probs and output lengths (CTC in float32 under AMP;
+    a chunked streaming model in chunks of ``chunk_frames`` if given)."""
+    log_probs, out_lens = model(batch["feats"].to(device), batch["feat_lens"].to(device), chunk_frames)
     log_probs = log_probs.float()
     loss = torch.nn.functional.ctc_loss(
         log_probs.transpose(0, 1), batch["targets"].to(device), out_lens, batch["target_lens"].to(device),
@@ -124,12 +126,13 @@ def num_loader_workers(setting, device: torch.device, world: World) -> int:
 
 @torch.no_grad()
 def validate(model: CtcModel, loader, tokens: TokenTable, device: torch.device,
-             world: World = World()) -> tuple[float, ErrorCounts]:
-    """Dev loss per utterance and the greedy output's token error counts, summed over every rank's share."""
+             world: World = World(), chunk_frames: int | None = None) -> tuple[float, ErrorCounts]:
+    """Dev loss per utterance and the greedy output's token error counts, summed over every rank's share
+    (a chunked streaming model's in chunks of ``chunk_frames`` if given, as it streams)."""
     model.eval()
     total_loss, utts, counts = 0.0, 0, ErrorCounts()
     for batch in loader:
-        loss, log_probs, out_lens = ctc_loss(model, batch, device)
+        loss, log_probs, out_lens = ctc_loss(model, batch, device, chunk_frames)
         total_loss += loss.item()
         utts += len(batch["cut_ids"])
         offset = 0
@@ -225,6 +228,7 @@ class Trainer:
     utts: int = 0
     net: torch.nn.Module | None = None  # the model, or its DDP wrapper
     writer: object = None  # rank 0's tensorboard SummaryWriter
+    stream_chunk: int | None = None  # a chunked streaming model is also validated in chunks of this many frames
 
     @property
     def ckpt_dir(self) -> Path:
@@ -333,12 +337,20 @@ class Trainer:
         logging.info("epoch %d: train loss %.3f, dev loss %.3f, dev greedy %s %.2f%%, %.1f utt/s; "
                      "the %d replica(s) agree", epoch, loss_sum / max(1, utts), dev_loss, metric,
                      100 * dev_counts.rate, trained / max(elapsed, 1e-9), self.world.size)
+        chunked = {}
+        if self.stream_chunk:
+            _, counts = validate(self.model, self.dev_loader, self.tokens, self.device, self.world, self.stream_chunk)
+            chunked = {"dev_chunk_frames": self.stream_chunk, "dev_chunked_token_error_rate": 100 * counts.rate}
+            logging.info("epoch %d: dev greedy %s %.2f%% in chunks of %d output frames (as it streams)", epoch,
+                         metric, 100 * counts.rate, self.stream_chunk)
         if self.world.main:
             self.writer.add_scalar("dev/loss", dev_loss, self.step)
             self.writer.add_scalar("dev/token_error_rate", 100 * dev_counts.rate, self.step)
+            if chunked:
+                self.writer.add_scalar("dev/chunked_token_error_rate", chunked["dev_chunked_token_error_rate"], self.step)
             save_atomic({**self.meta, "model": self.model.state_dict(), "epoch": epoch, "step": self.step,
                          "train_loss": loss_sum / max(1, utts), "dev_loss": dev_loss,
-                         "dev_token_error_rate": 100 * dev_counts.rate, "dev_token_error_name": metric},
+                         "dev_token_error_rate": 100 * dev_counts.rate, "dev_token_error_name": metric, **chunked},
                         epoch_model_path(self.exp_dir, epoch))
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
@@ -395,8 +407,9 @@ def setup_trainer(train_cuts: Path | dict[str, Path], dev_cuts: Path | list[Path
     augmentation = audio_augmentation(tcfg["augment"], config["features"], num_features)
     sampler, loader, dev_loader = _make_loaders(cuts, dev_cuts, tokens, tcfg, world, device, seed, augmentation)
     meta = {"model_config": mcfg, "num_features": num_features, "vocab_size": len(tokens)}
+    stream_chunk = int(config["decode"]["streaming"]["chunk_frames"]) if getattr(model.encoder, "chunked", False) else None
     return Trainer(tcfg, world, device, Path(exp_dir), tokens, cuts, model, optimizer, scheduler, scaler, amp,
-                   sampler, loader, dev_loader, meta, epochs, steps_per_epoch, total_hours)
+                   sampler, loader, dev_loader, meta, epochs, steps_per_epoch, total_hours, stream_chunk=stream_chunk)
 
 
 def _seed_process(tcfg: Section, world: World, device: torch.device, exp_dir: Path) -> int:
