@@ -70,7 +70,7 @@ def test_mini_cmn_variants_are_default_plus_what_they_change():
     assert bpe["lm"] == {**default["lm"], "unit": "char"}
     assert bpe["lang"]["units"] == "bpe" and bpe["decode"]["blank_penalty"] == 8.0
     streaming = load_config(conf / "streaming.yaml")
-    assert streaming == {**default, "model": {**default["model"], "streaming": {"lookahead": 1}}}
+    assert streaming == {**default, "model": {**default["model"], "streaming": {"lookahead": 1, "chunked": True, "full_context": 0.75}}}
 
 
 def _repeated(layer: dict, before: dict, prefix: str = "") -> list[str]:
