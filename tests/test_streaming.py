@@ -139,18 +139,23 @@ def test_a_chunked_tdnn_in_one_chunk_is_the_full_context_model():
     assert (batch[1, : out_lengths[1]] - short[0]).abs().max() < 1e-4
 
 
-def test_a_chunked_tdnn_learns_under_drawn_chunks():
-    """Training draws a chunk per batch (full context about half of the time) and gives finite gradients."""
-    model = _random_chunked_tdnn(1).train()
+def _train_steps(model: torch.nn.Module, steps: int) -> None:
+    """Adam steps on a padded batch with drawn chunks; every loss and gradient must be finite."""
     feats, lengths = torch.randn(3, 160, 80), torch.tensor([160, 121, 64])
     targets, target_lengths = torch.randint(1, 40, (3, 5)), torch.tensor([5, 4, 2])
-    torch.manual_seed(0)
-    for _ in range(4):
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(steps):
         log_probs, out_lengths = model(feats, lengths)
         loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
-        model.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
         assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        optimizer.step()
+
+
+def test_a_chunked_tdnn_learns_under_drawn_chunks():
+    """Training draws a chunk per batch (full context about half of the time) and gives finite gradients."""
+    _train_steps(_random_chunked_tdnn(1).train(), 4)
     with pytest.raises(ValueError, match="lookahead_blocks"):
         build_model("tdnn", 80, 40, frontend="conv2d", streaming={"lookahead": 1, "chunked": True, "lookahead_blocks": "last"})
     with pytest.raises(ValueError, match="chunked"):
@@ -202,17 +207,7 @@ def test_a_streaming_conformer_trains_on_chunks_of_every_size_and_on_whole_utter
 
 def test_a_streaming_conformer_learns_under_chunk_masks():
     """Training steps with drawn chunks (padded batches included) give finite losses and gradients."""
-    model = _random_streaming_conformer(3).train()
-    feats, lengths = torch.randn(3, 160, 80), torch.tensor([160, 121, 64])
-    targets, target_lengths = torch.randint(1, 40, (3, 5)), torch.tensor([5, 4, 2])
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    for _ in range(6):
-        log_probs, out_lengths = model(feats, lengths)
-        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
-        optimizer.zero_grad()
-        loss.backward()
-        assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-        optimizer.step()
+    _train_steps(_random_streaming_conformer(3).train(), 6)
 
 
 def test_a_conformer_that_does_not_stream_refuses_chunks():
